@@ -1,0 +1,45 @@
+// Driver registry. runtime/ knows no driver by name: each driver family registers a
+// definition (its config schema and a factory). The config loader validates every
+// device against its driver's schema; the agent creates drivers through here.
+import type { z } from 'zod';
+import type { Ctx, Driver } from './types.ts';
+
+/** Device fields common to every driver, already validated and defaulted by runtime/config. */
+export interface DeviceBase {
+  id: string;
+  driver: string;
+}
+
+export interface DriverDefinition<S extends z.ZodObject = z.ZodObject> {
+  /** Name used in config: `driver: modbus`. */
+  name: string;
+  description: string;
+  /** Driver-specific device fields (the common ones are added by runtime/config). */
+  schema: S;
+  create(device: DeviceBase & z.infer<S>, ctx: Ctx): Driver;
+}
+
+export interface DriverRegistry {
+  register(def: DriverDefinition): void;
+  get(name: string): DriverDefinition | undefined;
+  list(): DriverDefinition[];
+}
+
+export function createDriverRegistry(defs: DriverDefinition[] = []): DriverRegistry {
+  const byName = new Map<string, DriverDefinition>();
+  const registry: DriverRegistry = {
+    register(def) {
+      if (byName.has(def.name)) throw new Error(`driver "${def.name}" registered twice`);
+      byName.set(def.name, def);
+    },
+    get: (name) => byName.get(name),
+    list: () => [...byName.values()],
+  };
+  for (const d of defs) registry.register(d);
+  return registry;
+}
+
+/** Helper so a driver module can declare its definition with full type inference. */
+export function defineDriver<S extends z.ZodObject>(def: DriverDefinition<S>): DriverDefinition {
+  return def as unknown as DriverDefinition;
+}

@@ -1,0 +1,165 @@
+// Core vocabulary of the data path (see ARCHITECTURE.md). Every module speaks these types.
+import type { Logger } from 'pino';
+
+export type Quality = 'good' | 'uncertain' | 'bad';
+export type Severity = 'info' | 'warning' | 'critical';
+
+/** One value of one point at one time. `ts` is wall-clock ms since epoch. */
+export interface Reading {
+  device: string;
+  point: string;
+  value: number | boolean | string;
+  unit?: string;
+  quality: Quality;
+  ts: number;
+  /** Set when `ts` was stamped before the gateway clock was trusted (no NTP sync yet). */
+  clock?: ClockFlag;
+}
+
+/** Something that happened. `id` is a sortable unique id (see ids.ts). */
+export interface WaysideEvent {
+  id: string;
+  type: string;
+  device?: string;
+  point?: string;
+  severity: Severity;
+  /** 'raise' | 'clear' for stateful alarms; absent for one-shot events. */
+  state?: 'raise' | 'clear';
+  ts: number;
+  data: Record<string, unknown>;
+  clock?: ClockFlag;
+}
+
+/** Aggregate of one point's readings over one tumbling window. */
+export interface Summary {
+  device: string;
+  point: string;
+  unit?: string;
+  /** Window start and end, wall-clock ms. */
+  start: number;
+  end: number;
+  count: number;
+  min: number;
+  max: number;
+  mean: number;
+  last: number;
+  /** Count of readings with quality other than 'good' in the window. */
+  bad: number;
+  /** True when the window was cut short (agent stopping). */
+  partial?: boolean;
+  clock?: ClockFlag;
+}
+
+/**
+ * Clock trust stamp. `untrusted` = stamped before the clock was trusted;
+ * `corrected` = stamped untrusted and later shifted by a known offset.
+ */
+export interface ClockFlag {
+  state: 'untrusted' | 'corrected';
+  /** Offset in ms that was added (corrected) or is unknown (untrusted). */
+  offsetMs?: number;
+  /** Linux boot id the stamp belongs to; a correction only applies within one boot. */
+  boot?: string;
+}
+
+export type RecordKind = 'summary' | 'reading' | 'event';
+
+/** What goes into the outbox: one record, with its own unique sortable id for platform dedupe. */
+export interface OutRecord {
+  id: string;
+  kind: RecordKind;
+  /** Wall-clock ms of the thing recorded (summary end, reading ts, event ts). */
+  ts: number;
+  body: Summary | Reading | WaysideEvent;
+}
+
+/** A record as read back from the outbox. `json` is the serialized OutRecord. */
+export interface StoredRecord {
+  /** Monotonic storage sequence; ack(upto) deletes every record with seq <= upto. */
+  seq: number;
+  id: string;
+  kind: RecordKind;
+  ts: number;
+  json: string;
+}
+
+export interface OutboxStats {
+  /** Records stored and not yet acknowledged (disk + memory). */
+  depth: number;
+  bytes: number;
+  /** Age in ms of the oldest unacknowledged record, 0 when empty. */
+  oldestAgeMs: number;
+  /** Records dropped by the full policy or the age cap, since the store was created. */
+  dropped: number;
+  droppedByReason: Record<string, number>;
+  /** Records held in memory because the disk refused writes. */
+  memoryHeld: number;
+  diskFull: boolean;
+  fileBytes: number;
+  appended: number;
+  acked: number;
+}
+
+export interface Outbox {
+  /** Resolves when every record is durable (survives kill -9 and power loss). */
+  append(records: OutRecord[]): Promise<void>;
+  /** Up to n records in storage order with seq > afterSeq (default: after the acked cursor). */
+  peek(n: number, afterSeq?: number): StoredRecord[];
+  /** Acknowledge (delete) every record with seq <= uptoSeq. */
+  ack(uptoSeq: number): void;
+  stats(): OutboxStats;
+  /** Flush pending appends and close the database. */
+  close(): Promise<void>;
+}
+
+export interface Clock {
+  /** Wall-clock ms since epoch (may be wrong before NTP sync). */
+  now(): number;
+  /** Monotonic ms (never jumps); use for windows, timeouts, intervals. */
+  mono(): number;
+  /** True once the wall clock is believed correct. */
+  trusted(): boolean;
+  /** Flag to attach to something stamped now, or undefined when the clock is trusted. */
+  flag(): ClockFlag | undefined;
+}
+
+export interface BusMap {
+  reading: Reading;
+  event: WaysideEvent;
+  summary: Summary;
+}
+
+export interface Bus {
+  on<K extends keyof BusMap>(type: K, owner: string, fn: (msg: BusMap[K]) => void): void;
+  emit<K extends keyof BusMap>(type: K, msg: BusMap[K]): void;
+  /** Remove every listener registered by this owner. */
+  off(owner: string): void;
+}
+
+export type Log = Logger;
+
+/** The one context object passed to drivers and services. */
+export interface Ctx {
+  bus: Bus;
+  log: Log;
+  clock: Clock;
+}
+
+export type DeviceState = 'starting' | 'online' | 'degraded' | 'offline' | 'stopped';
+
+export interface DeviceHealth {
+  device: string;
+  driver: string;
+  state: DeviceState;
+  lastReadingTs?: number;
+  errors: number;
+  readings: number;
+  lastError?: string;
+}
+
+export interface Driver {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  health(): DeviceHealth;
+  write?(point: string, value: unknown): Promise<void>;
+}
