@@ -1,0 +1,7 @@
+// The built-in driver families. runtime/ never imports a driver by name; the CLI hands
+// this list to the registry.
+import type { DriverDefinition } from '../runtime/drivers.ts';
+
+export function builtinDrivers(): DriverDefinition[] {
+  return [];
+}
