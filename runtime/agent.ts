@@ -1,0 +1,218 @@
+// Agent lifecycle: builds the data path from a validated config, starts every part in
+// its own try/catch (one broken driver never stops the others), and stops in reverse order
+// within a bounded time: drivers stop, windows flush, outbox synced, uplink closed.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createBus } from './bus.ts';
+import { createClock, correctRecordJson } from './clock.ts';
+import type { WaysideConfig } from './config/index.ts';
+import type { DriverRegistry } from './drivers.ts';
+import { createHealth, type AgentHealth } from './health.ts';
+import { startHttp, type HttpServer } from './http.ts';
+import { createLiveness } from './liveness.ts';
+import { createLog } from './log.ts';
+import { createMetrics } from './metrics.ts';
+import { openOutbox } from './outbox/index.ts';
+import { createPolicy } from './policy.ts';
+import { createRecorder } from './recorder.ts';
+import { createRules } from './rules.ts';
+import { createSummarizer } from './summarizer.ts';
+import type { Bus, Ctx, DeviceHealth, Driver, Log, Outbox } from './types.ts';
+import { createUplink } from './uplink/index.ts';
+
+export const WAYSIDE_VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export interface AgentOptions {
+  config: WaysideConfig;
+  registry: DriverRegistry;
+  log?: Log;
+}
+
+export interface Agent {
+  bus: Bus;
+  outbox: Outbox;
+  log: Log;
+  health(): AgentHealth;
+  http?: HttpServer;
+  /** Stops everything; resolves when the outbox is closed. Idempotent. */
+  stop(reason?: string): Promise<void>;
+}
+
+const STOP_BUDGET_MS = 5000;
+
+export async function startAgent(opts: AgentOptions): Promise<Agent> {
+  const { config, registry } = opts;
+  const log = opts.log ?? createLog({ level: config.log.level });
+  const stateDir = config.gateway.stateDir;
+  mkdirSync(stateDir, { recursive: true });
+
+  const clock = createClock({ trust: config.clock.trust, stateDir, log: log.child({ mod: 'clock' }) });
+  const bus = createBus(log);
+  const ctx: Ctx = { bus, log, clock };
+  const policy = createPolicy(config);
+
+  const outbox = openOutbox(
+    {
+      path: config.outbox.path,
+      maxBytes: config.outbox.maxBytes,
+      maxAgeMs: config.outbox.maxAge,
+      whenFull: config.outbox.whenFull,
+      commitIntervalMs: config.outbox.commitInterval,
+      memoryMaxBytes: config.outbox.memoryMaxBytes,
+    },
+    { log, onEvent: (e) => bus.emit('event', e) },
+  );
+
+  const uplink = config.uplink.enabled ? createUplinkFor(config, { log, outbox, clock }) : undefined;
+  const recorder = createRecorder({ bus, log, outbox, policy, onDurable: () => uplink?.kick() });
+  recorder.start();
+
+  const summarizer = createSummarizer(ctx, { policy });
+  const rules = createRules(
+    ctx,
+    config.rules.map((r) => {
+      const [device, point] = splitPoint(r.point);
+      return { id: r.id, device, point, above: r.above, below: r.below, hysteresis: r.hysteresis, forMs: r.for, severity: r.severity, event: r.event };
+    }),
+  );
+  const devicesOn = config.devices.filter((d) => d.enabled);
+  const liveness = createLiveness(ctx, devicesOn.map((d) => ({ id: d.id, offlineAfterMs: d.offlineAfter })));
+  summarizer.start();
+  rules.start();
+  liveness.start();
+
+  const drivers = new Map<string, { driver: string; instance?: Driver; error?: string }>();
+  for (const device of devicesOn) {
+    const dlog = log.child({ mod: device.driver, device: device.id });
+    try {
+      const def = registry.get(device.driver);
+      if (!def) throw new Error(`unknown driver "${device.driver}"`);
+      const instance = def.create(device, { ...ctx, log: dlog });
+      drivers.set(device.id, { driver: device.driver, instance });
+    } catch (err) {
+      dlog.error({ err }, 'device could not be created');
+      drivers.set(device.id, { driver: device.driver, error: String((err as Error).message ?? err) });
+    }
+  }
+  await Promise.all(
+    [...drivers.entries()].map(async ([id, d]) => {
+      try {
+        await d.instance?.start();
+      } catch (err) {
+        d.error = String((err as Error).message ?? err);
+        log.error({ mod: d.driver, device: id, err }, 'device failed to start');
+      }
+    }),
+  );
+
+  const deviceHealth = (): DeviceHealth[] =>
+    [...drivers.entries()].map(([id, d]) => {
+      let h: DeviceHealth;
+      try {
+        h = d.instance ? d.instance.health() : { device: id, driver: d.driver, state: 'offline', errors: 1, readings: 0, lastError: d.error };
+      } catch (err) {
+        h = { device: id, driver: d.driver, state: 'degraded', errors: 1, readings: 0, lastError: String(err) };
+      }
+      if (liveness.offline().includes(id) && h.state === 'online') h = { ...h, state: 'offline' };
+      return h;
+    });
+
+  const health = createHealth({
+    gateway: config.gateway.id,
+    version: WAYSIDE_VERSION,
+    stateDir,
+    clock,
+    outbox: () => outbox.stats(),
+    uplink: () => (uplink ? { enabled: true, ...uplink.state() } : { enabled: false, connected: false }),
+    devices: deviceHealth,
+    busErrors: () => bus.errors(),
+  });
+  const metrics = createMetrics(() => health.snapshot());
+  const http = config.http.enabled
+    ? await startHttp({ host: config.http.host, port: config.http.port }, { log, health: () => health.snapshot(), metrics })
+    : undefined;
+
+  if (uplink) {
+    uplink.handle('health', async () => health.snapshot());
+    uplink.handle('ping', async (req) => ({ pong: true, echo: req ?? null, ts: clock.now() }));
+    uplink.start();
+  }
+  log.info({ gateway: config.gateway.id, devices: devicesOn.length, version: WAYSIDE_VERSION }, 'agent started');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (reason = 'stop') =>
+    (stopping ??= (async () => {
+      const t0 = clock.mono();
+      log.info({ reason }, 'agent stopping');
+      const left = () => Math.max(100, STOP_BUDGET_MS - (clock.mono() - t0) - 500);
+      await withTimeout(
+        Promise.all([...drivers.entries()].map(async ([id, d]) => {
+          try {
+            await d.instance?.stop();
+          } catch (err) {
+            log.warn({ device: id, err }, 'device stop failed');
+          }
+        })),
+        Math.min(1500, left()),
+      );
+      liveness.stop();
+      rules.stop();
+      summarizer.stop(); // emits partial windows into the recorder
+      await withTimeout(recorder.stop(), left());
+      if (uplink) await withTimeout(uplink.stop(), Math.min(2000, left()));
+      await outbox.close();
+      clock.stop();
+      await http?.close();
+      log.info({ reason, ms: Math.round(clock.mono() - t0) }, 'agent stopped');
+    })());
+
+  return { bus, outbox, log, health: () => health.snapshot(), http, stop };
+}
+
+function createUplinkFor(config: WaysideConfig, deps: { log: Log; outbox: Outbox; clock: ReturnType<typeof createClock> }) {
+  const u = config.uplink;
+  return createUplink(
+    {
+      url: u.url!,
+      clientId: u.clientId ?? config.gateway.id,
+      username: u.username,
+      password: u.password,
+      tls: u.tls,
+      topicPrefix: u.topicPrefix,
+      keepaliveMs: u.keepalive,
+      maxBatchRecords: u.maxBatchRecords,
+      maxPayloadBytes: u.maxPayloadBytes,
+      inflight: u.inflight,
+      reconnect: { minMs: u.reconnect.min, maxMs: u.reconnect.max },
+      connectTimeoutMs: u.connectTimeout,
+    },
+    {
+      log: deps.log,
+      outbox: deps.outbox,
+      gatewayId: config.gateway.id,
+      birth: () => ({
+        versions: { wayside: WAYSIDE_VERSION, node: process.versions.node, protocol: 1 },
+        capabilities: ['summaries', 'readings', 'events', 'cmd:health', 'cmd:ping'],
+        devices: config.devices.filter((d) => d.enabled).map((d) => ({ id: d.id, driver: d.driver })),
+        site: config.gateway.site,
+      }),
+      rewrite: (r) => correctRecordJson(r.json, deps.clock),
+    },
+  );
+}
+
+function splitPoint(p: string): [string, string] {
+  const i = p.indexOf('/');
+  return [p.slice(0, i), p.slice(i + 1)];
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms)));
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

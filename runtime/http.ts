@@ -1,0 +1,61 @@
+// The agent's one HTTP server: /healthz and /metrics now; Node-RED and the status page
+// mount on the same server later.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AgentHealth } from './health.ts';
+import type { Log } from './types.ts';
+
+export interface HttpServer {
+  server: http.Server;
+  address(): { host: string; port: number };
+  close(): Promise<void>;
+}
+
+export async function startHttp(
+  opts: { host: string; port: number },
+  deps: { log: Log; health: () => AgentHealth; metrics: { contentType: string; text(): Promise<string> } },
+): Promise<HttpServer> {
+  const log = deps.log.child({ mod: 'http' });
+  const server = http.createServer((req, res) => {
+    const url = (req.url ?? '/').split('?')[0];
+    const send = (code: number, type: string, body: string) => {
+      res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
+    if (url === '/healthz') {
+      const h = deps.health();
+      // 200 even when degraded: the agent is alive; the body says what is wrong.
+      return send(200, 'application/json', JSON.stringify(h, null, 2) + '\n');
+    }
+    if (url === '/metrics') {
+      deps.metrics.text().then(
+        (body) => send(200, deps.metrics.contentType, body),
+        (err: unknown) => {
+          log.error({ err }, 'metrics failed');
+          send(500, 'text/plain', 'metrics failed\n');
+        },
+      );
+      return;
+    }
+    send(404, 'text/plain', 'not found\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  log.info({ host: addr.address, port: addr.port }, 'http listening');
+  return {
+    server,
+    address: () => ({ host: addr.address, port: addr.port }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the system tools the tests and benchmarks use (Debian packages):
+#   mosquitto  - a real MQTT broker for uplink tests
+#   socat      - virtual serial port pairs for serial / RS-485 driver tests
+#   ffmpeg     - real video decoding for camera tests
+#   openssl    - test CA and certificates for TLS tests
+# Idempotent and quiet when everything is present. Runs before `npm test`.
+set -euo pipefail
+
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "wayside: installing system packages for tests: ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Debian starts a system mosquitto on :1883 on install; tests run their own brokers on free ports.
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+  echo "wayside: installed ${need[*]}" >&2
+else
+  echo "wayside: the tests need these system packages, which are missing: ${need[*]}" >&2
+  echo "  on Debian/Ubuntu run as root:  apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
