@@ -1,7 +1,7 @@
 // Agent lifecycle: builds the data path from a validated config, starts every part in
 // its own try/catch (one broken driver never stops the others), and stops in reverse order
 // within a bounded time: drivers stop, windows flush, outbox synced, uplink closed.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createBus } from './bus.ts';
 import { createClock, correctRecordJson } from './clock.ts';
 import type { WaysideConfig } from './config/index.ts';
@@ -27,6 +27,11 @@ export interface AgentOptions {
   config: WaysideConfig;
   registry: DriverRegistry;
   log?: Log;
+  /**
+   * Diagnostics: a file that gets the id of every record once `append` reported it durable,
+   * one per line, written synchronously. The crash test counts these against what arrived.
+   */
+  durableJournal?: string;
 }
 
 export interface Agent {
@@ -65,7 +70,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   );
 
   const uplink = config.uplink.enabled ? createUplinkFor(config, { log, outbox, clock }) : undefined;
-  const recorder = createRecorder({ bus, log, outbox, policy, onDurable: () => uplink?.kick() });
+  const journalFd = opts.durableJournal ? openSync(opts.durableJournal, 'a') : undefined;
+  const recorder = createRecorder({
+    bus, log, outbox, policy,
+    onDurable: () => uplink?.kick(),
+    journal: journalFd === undefined ? undefined : (recs) => writeSync(journalFd, recs.map((r) => r.id).join('\n') + '\n'),
+  });
   recorder.start();
 
   const summarizer = createSummarizer(ctx, { policy });
@@ -209,7 +219,7 @@ function splitPoint(p: string): [string, string] {
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms)));
+  const t = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
   try {
     return await Promise.race([p, t]);
   } finally {

@@ -1,0 +1,17 @@
+// Public API of the config module: load and validate the operator's YAML file.
+export { ConfigError, formatIssue, loadConfig, parseConfig, type ConfigIssue } from './loader.ts';
+export {
+  configSchema,
+  type ClockTrust,
+  type DeviceConfig,
+  type LogLevel,
+  type OutboxConfig,
+  type PointOverride,
+  type PublishMode,
+  type RuleConfig,
+  type TlsConfig,
+  type UplinkConfig,
+  type WaysideConfig,
+} from './schema.ts';
+export { secret, type SecretInput } from './secrets.ts';
+export { duration, formatDuration, formatSize, parseDuration, parseSize, size } from './units.ts';

@@ -1,0 +1,158 @@
+// Threshold rules: readings -> raise/clear events, with debounce (forMs on the monotonic
+// clock) and hysteresis so a value hovering at the threshold does not flap.
+// A pending change is confirmed either by a reading or by the tick once forMs has passed
+// since the condition started holding (slow sensors report less often than forMs).
+import { newId } from './ids.ts';
+import type { Ctx, Reading, Severity, WaysideEvent } from './types.ts';
+
+export interface ThresholdRule {
+  id: string;
+  device: string;
+  point: string;
+  above?: number;
+  below?: number;
+  hysteresis: number;
+  forMs: number;
+  severity: Severity;
+  event: string;
+}
+
+export interface Rules {
+  start(): void;
+  stop(): void;
+  /** Ids of the rules currently raised. */
+  active(): string[];
+}
+
+const OWNER = 'rules';
+
+interface RuleState {
+  rule: ThresholdRule;
+  raised: boolean;
+  /** Mono time the condition for the opposite state started holding; undefined when not pending. */
+  pendingSince?: number;
+  lastValue: number;
+  /** Threshold crossed by the last value while raising (kept for the clear event). */
+  threshold: number;
+}
+
+export function createRules(ctx: Ctx, rules: ThresholdRule[], opts: { tickMs?: number } = {}): Rules {
+  const { bus, clock } = ctx;
+  const log = ctx.log.child({ mod: OWNER });
+  const byPoint = new Map<string, Map<string, RuleState[]>>();
+  const pending = new Set<RuleState>();
+  let timer: NodeJS.Timeout | undefined;
+
+  const ids = new Set<string>();
+  for (const rule of rules) {
+    validate(rule, ids);
+    let points = byPoint.get(rule.device);
+    if (!points) byPoint.set(rule.device, (points = new Map()));
+    const list = points.get(rule.point) ?? [];
+    list.push({ rule, raised: false, lastValue: NaN, threshold: NaN });
+    points.set(rule.point, list);
+  }
+
+  const crossed = (r: ThresholdRule, v: number): number | undefined => {
+    if (r.above !== undefined && v > r.above) return r.above;
+    if (r.below !== undefined && v < r.below) return r.below;
+    return undefined;
+  };
+  // Back inside the band by at least the hysteresis on every side the rule watches.
+  const cleared = (r: ThresholdRule, v: number): boolean =>
+    (r.above === undefined || v < r.above - r.hysteresis) && (r.below === undefined || v > r.below + r.hysteresis);
+
+  const fire = (st: RuleState): void => {
+    const r = st.rule;
+    st.raised = !st.raised;
+    st.pendingSince = undefined;
+    pending.delete(st);
+    const ev: WaysideEvent = {
+      id: newId(),
+      type: r.event,
+      device: r.device,
+      point: r.point,
+      severity: st.raised ? r.severity : 'info',
+      state: st.raised ? 'raise' : 'clear',
+      ts: clock.now(),
+      data: { rule: r.id, value: st.lastValue, threshold: st.threshold },
+    };
+    const flag = clock.flag();
+    if (flag) ev.clock = flag;
+    log.info({ rule: r.id, device: r.device, point: r.point, state: ev.state, value: st.lastValue }, 'rule fired');
+    bus.emit('event', ev);
+  };
+
+  const evaluate = (st: RuleState, v: number, mono: number): void => {
+    st.lastValue = v;
+    let wantsChange: boolean;
+    if (st.raised) {
+      wantsChange = cleared(st.rule, v);
+    } else {
+      const t = crossed(st.rule, v);
+      wantsChange = t !== undefined;
+      if (t !== undefined) st.threshold = t;
+    }
+    if (!wantsChange) {
+      // Continuity broken: the debounce starts over.
+      st.pendingSince = undefined;
+      pending.delete(st);
+      return;
+    }
+    if (st.pendingSince === undefined) {
+      st.pendingSince = mono;
+      pending.add(st);
+    }
+    if (mono - st.pendingSince >= st.rule.forMs) fire(st);
+  };
+
+  const onReading = (r: Reading): void => {
+    if (r.quality !== 'good' || typeof r.value !== 'number' || !Number.isFinite(r.value)) return;
+    const list = byPoint.get(r.device)?.get(r.point);
+    if (!list) return;
+    const mono = clock.mono();
+    for (const st of list) evaluate(st, r.value, mono);
+  };
+
+  const tick = (): void => {
+    if (pending.size === 0) return;
+    const mono = clock.mono();
+    for (const st of pending) {
+      if (st.pendingSince !== undefined && mono - st.pendingSince >= st.rule.forMs) fire(st);
+    }
+  };
+
+  return {
+    start() {
+      if (timer) return;
+      bus.on('reading', OWNER, onReading);
+      timer = setInterval(tick, opts.tickMs ?? 250);
+      timer.unref();
+      log.debug({ rules: rules.length }, 'rules started');
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      bus.off(OWNER);
+    },
+    active() {
+      const out: string[] = [];
+      for (const points of byPoint.values()) {
+        for (const list of points.values()) for (const st of list) if (st.raised) out.push(st.rule.id);
+      }
+      return out;
+    },
+  };
+}
+
+function validate(r: ThresholdRule, ids: Set<string>): void {
+  const where = `rule "${r.id}" (${r.device}/${r.point})`;
+  if (ids.has(r.id)) throw new Error(`${where}: duplicate rule id`);
+  ids.add(r.id);
+  if (r.above === undefined && r.below === undefined) throw new Error(`${where}: needs "above" or "below"`);
+  if (!(r.hysteresis >= 0)) throw new Error(`${where}: hysteresis must be >= 0`);
+  if (!(r.forMs >= 0)) throw new Error(`${where}: forMs must be >= 0`);
+  if (r.above !== undefined && r.below !== undefined && r.below + r.hysteresis >= r.above - r.hysteresis) {
+    throw new Error(`${where}: below + hysteresis must stay under above - hysteresis`);
+  }
+}
