@@ -53,21 +53,35 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const log = createLog({ level: config.log.level });
-    const agent = await startAgent({ config, registry, log });
+    // Signals are taken from the first moment: a SIGTERM during start-up stops the agent as
+    // soon as it is up, instead of killing it halfway.
+    let signalled: NodeJS.Signals | undefined;
+    let onStop: (() => void) | undefined;
+    const onSignal = (sig: NodeJS.Signals) => {
+      process.once(sig, () => process.exit(130)); // a second signal while stopping means "now"
+      signalled = sig;
+      onStop?.();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    const agent = await startAgent({ config, registry, log, durableJournal: process.env.WAYSIDE_DURABLE_JOURNAL });
     await new Promise<void>((resolve) => {
-      const onSignal = (sig: NodeJS.Signals) => {
-        // A second signal while stopping means "now".
-        process.once(sig, () => process.exit(130));
-        agent.stop(sig).then(resolve, resolve);
-      };
-      process.once('SIGTERM', onSignal);
-      process.once('SIGINT', onSignal);
+      onStop = resolve;
+      if (signalled) resolve();
     });
+    await agent.stop(signalled);
     return 0;
   }
   process.stderr.write(`wayside: unknown command "${cmd}"\n${USAGE}`);
   return 2;
 }
+
+// A bug must not leave a half-dead agent: log it and exit non-zero so systemd restarts us;
+// the outbox keeps every record that was reported durable.
+process.on('uncaughtException', (err) => {
+  process.stderr.write(`wayside: uncaught exception: ${err.stack ?? err}\n`);
+  process.exit(1);
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -12,6 +12,8 @@ export interface RecorderDeps {
   policy: (device: string, point: string) => PointPolicy;
   /** Called after records became durable (the uplink sends them). */
   onDurable?: () => void;
+  /** Diagnostics: called with every batch once durable (the crash test journals ids with it). */
+  journal?: (records: OutRecord[]) => void;
 }
 
 export interface Recorder {
@@ -46,6 +48,7 @@ export function createRecorder(deps: RecorderDeps): Recorder {
     const p = deps.outbox.append(batch).then(
       () => {
         counts.durable += batch.length;
+        deps.journal?.(batch);
         deps.onDurable?.();
       },
       (err: unknown) => {

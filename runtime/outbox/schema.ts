@@ -1,0 +1,111 @@
+// Opening the outbox database: pragmas, schema and the prepared statements the store reuses.
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export const PAGE_SIZE = 4096;
+
+export interface DbTuning {
+  /** WAL bytes kept after a checkpoint, and the autocheckpoint threshold. */
+  walLimitBytes: number;
+  maxPageCount?: number;
+}
+
+/**
+ * Pragmas shared by the store and the raw benchmark, so the comparison is honest.
+ * WAL + synchronous=FULL: every COMMIT fsyncs the WAL, so a committed batch survives
+ * power loss, not only a process crash (NORMAL may lose the last commits on power cut).
+ */
+export function applyPragmas(db: DatabaseSync, t: DbTuning): void {
+  // auto_vacuum only takes effect on a fresh file (before the first table); on an old file it is a no-op.
+  db.exec(`PRAGMA page_size=${PAGE_SIZE}`);
+  db.exec('PRAGMA auto_vacuum=INCREMENTAL');
+  db.exec('PRAGMA journal_mode=WAL');
+  db.exec('PRAGMA synchronous=FULL');
+  db.exec(`PRAGMA journal_size_limit=${t.walLimitBytes}`);
+  db.exec(`PRAGMA wal_autocheckpoint=${Math.max(16, Math.floor(t.walLimitBytes / PAGE_SIZE))}`);
+  db.exec('PRAGMA temp_store=MEMORY');
+  if (t.maxPageCount !== undefined) db.exec(`PRAGMA max_page_count=${t.maxPageCount}`);
+}
+
+// json is the last column: the small columns sit at the start of the row, so scans that
+// only read bytes/ts (caps, ack) touch no overflow pages.
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS outbox (
+  seq   INTEGER PRIMARY KEY,
+  id    TEXT    NOT NULL,
+  kind  TEXT    NOT NULL,
+  ts    INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  json  TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_ts ON outbox(ts);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+`;
+
+export interface Statements {
+  insert: StatementSync;
+  peek: StatementSync;
+  head: StatementSync;
+  sumUpto: StatementSync;
+  delUpto: StatementSync;
+  sumOlder: StatementSync;
+  delOlder: StatementSync;
+  minTs: StatementSync;
+  metaSet: StatementSync;
+  metaAll: StatementSync;
+  totals: StatementSync;
+}
+
+export function openDb(path: string, t: DbTuning): { db: DatabaseSync; st: Statements } {
+  mkdirSync(dirname(path), { recursive: true });
+  const db = new DatabaseSync(path);
+  try {
+    applyPragmas(db, t);
+    db.exec(SCHEMA);
+  } catch (err) {
+    db.close();
+    throw new Error(`outbox ${path}: cannot open database: ${(err as Error).message}`, { cause: err });
+  }
+  const p = (sql: string) => db.prepare(sql);
+  const st: Statements = {
+    insert: p('INSERT INTO outbox(seq, id, kind, ts, bytes, json) VALUES (?, ?, ?, ?, ?, ?)'),
+    peek: p('SELECT seq, id, kind, ts, json FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?'),
+    head: p('SELECT seq, bytes FROM outbox WHERE seq > ? ORDER BY seq LIMIT 512'),
+    sumUpto: p('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox WHERE seq <= ?'),
+    delUpto: p('DELETE FROM outbox WHERE seq <= ?'),
+    sumOlder: p('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox WHERE ts >= ? AND ts < ?'),
+    delOlder: p('DELETE FROM outbox WHERE ts >= ? AND ts < ?'),
+    minTs: p('SELECT min(ts) AS t FROM outbox'),
+    metaSet: p('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+    metaAll: p('SELECT key, value FROM meta'),
+    totals: p('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b, coalesce(max(seq), 0) AS s, min(ts) AS t FROM outbox'),
+  };
+  return { db, st };
+}
+
+/** The primary SQLite result code of an error thrown by node:sqlite (13 = SQLITE_FULL), if any. */
+export function sqliteErrcode(err: unknown): number | undefined {
+  const c = (err as { errcode?: unknown }).errcode;
+  return typeof c === 'number' ? c : undefined;
+}
+
+/**
+ * Keep the file bounded: give a big free list back to the file system (auto_vacuum=INCREMENTAL)
+ * and truncate the WAL when it outgrew its limit. `force` (on close) does both whatever the size.
+ */
+export function maintainFile(db: DatabaseSync, path: string, walLimit: number, force: boolean): void {
+  const pages = (db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count;
+  const free = (db.prepare('PRAGMA freelist_count').get() as { freelist_count: number }).freelist_count;
+  // Free pages are reused by the next inserts; shrinking only pays when many sit idle.
+  if (free * PAGE_SIZE > Math.max(force ? 0 : 1 << 20, (pages * PAGE_SIZE) / 4)) db.exec('PRAGMA incremental_vacuum');
+  if (force || fileSize(`${path}-wal`) > walLimit) db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+}
+
+export function fileSize(p: string): number {
+  try {
+    return statSync(p).size;
+  } catch {
+    return 0; // no WAL yet (or already truncated away)
+  }
+}
