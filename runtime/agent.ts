@@ -170,7 +170,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       rules.stop();
       summarizer.stop(); // emits partial windows into the recorder
       await withTimeout(recorder.stop(), left());
-      if (uplink) await withTimeout(uplink.stop(), Math.min(2000, left()));
+      if (uplink) await withTimeout(uplink.stop(), Math.min(3000, left()));
       await outbox.close();
       clock.stop();
       await http?.close();
@@ -196,6 +196,7 @@ function createUplinkFor(config: WaysideConfig, deps: { log: Log; outbox: Outbox
       inflight: u.inflight,
       reconnect: { minMs: u.reconnect.min, maxMs: u.reconnect.max },
       connectTimeoutMs: u.connectTimeout,
+      protocolVersion: u.protocolVersion,
     },
     {
       log: deps.log,

@@ -28,8 +28,6 @@ devices:
   - id: pole-sim
     driver: sim
     interval: 1s
-    perPoint:
-      lamp_level: { publish: raw }
 rules:
   - point: pole-sim/pm25
     above: 75
@@ -103,6 +101,7 @@ function describe(topic: string, payload: Buffer): string[] {
     return [`[platform] ${topic}: ${payload.length} bytes (not JSON)`];
   }
   if (topic.endsWith('/state')) return [`[platform] ${topic}: online=${msg.online}${msg.reason ? ` reason=${msg.reason}` : ''}`];
+  if (topic.includes('/cmd/')) return [`[platform] -> request ${topic.slice(topic.indexOf('/cmd/') + 5)} sent to the gateway`];
   if (topic.startsWith('platform/replies/')) {
     const r = msg.result;
     return [`[platform] health reply: ok=${msg.ok} status=${r?.status} outbox.depth=${r?.outbox?.depth} uplink.connected=${r?.uplink?.connected}`];

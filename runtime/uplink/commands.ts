@@ -48,6 +48,15 @@ export function createCommands(log: Log): Commands {
       handlers.set(name, fn);
     },
     async dispatch(req, respond) {
+      let correlationId: unknown;
+      if (!req.responseTopic) {
+        // MQTT 3.1.1 has no response-topic property: the request body may name it instead.
+        const body = parseBody(req.payload);
+        if (typeof body?.responseTopic === 'string' && body.responseTopic && !/[+#]/.test(body.responseTopic)) {
+          req = { ...req, responseTopic: body.responseTopic };
+          correlationId = body.correlationId;
+        }
+      }
       if (!req.responseTopic) {
         // Without a response topic nobody waits for an answer; running it anyway would make
         // fire-and-forget side effects possible that the protocol does not promise.
@@ -55,7 +64,8 @@ export function createCommands(log: Log): Commands {
         return;
       }
       const started = Date.now();
-      const res = await run(req);
+      const res: CommandResponse = await run(req);
+      if (correlationId !== undefined) res.correlationId = correlationId;
       let payload: string;
       try {
         payload = JSON.stringify(res);
@@ -67,6 +77,15 @@ export function createCommands(log: Log): Commands {
       if (!sentOk) log.warn({ cmd: req.name }, 'command response not sent: uplink offline');
     },
   };
+}
+
+function parseBody(payload: Buffer): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(payload.toString('utf8'));
+    return v && typeof v === 'object' ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function fail(code: CommandErrorCode, message: string): CommandResponse {

@@ -29,6 +29,12 @@ export interface UplinkOptions {
   inflight: number;
   reconnect: { minMs: number; maxMs: number };
   connectTimeoutMs: number;
+  /**
+   * 5 (default) or 4 (MQTT 3.1.1, for brokers without MQTT 5 such as the demo's aedes).
+   * With 4 there are no properties: command requests carry responseTopic/correlationId in
+   * their JSON body instead (docs/protocol.md).
+   */
+  protocolVersion?: 4 | 5;
 }
 
 export interface UplinkDeps {
@@ -65,7 +71,7 @@ export interface Uplink {
 /** A connection that stayed up this long resets the backoff. */
 const STABLE_MS = 10_000;
 const POLL_MS = 200;
-const STOP_DRAIN_MS = 2_000;
+const STOP_DRAIN_MS = 1_500;
 
 export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
   const log = deps.log.child({ mod: 'uplink' });
@@ -88,6 +94,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
   let attempt = 0;
   let started = false;
   let stopping = false;
+  let draining = false;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let pollTimer: NodeJS.Timeout | undefined;
   let connectTimer: NodeJS.Timeout | undefined;
@@ -141,7 +148,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
   function clientOptions(): IClientOptions {
     // mqtt.js hands unknown options (passphrase) through to tls.connect.
     const o: IClientOptions & { passphrase?: string } = {
-      protocolVersion: 5,
+      protocolVersion: opts.protocolVersion ?? 5,
       clientId: opts.clientId,
       username: opts.username,
       password: opts.password,
@@ -151,7 +158,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       queueQoSZero: false,
       connectTimeout: opts.connectTimeoutMs,
       keepalive: Math.max(0, Math.round(opts.keepaliveMs / 1000)),
-      properties: { sessionExpiryInterval: 0 },
+      properties: (opts.protocolVersion ?? 5) === 5 ? { sessionExpiryInterval: 0 } : undefined,
       will: { topic: topics.state, payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: true },
     };
     const t = opts.tls;
@@ -184,7 +191,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
 
     sender.begin({
       publish: (topic, payload, done) => c.publish(topic, payload, { qos: 1 }, (err) => done(err ?? undefined)),
-      window: () => (stopping ? 0 : Math.max(0, Math.min(opts.inflight, receiveMax - controlInflight))),
+      window: () => (stopping && !draining ? 0 : Math.max(0, Math.min(opts.inflight, receiveMax - controlInflight))),
       maxPayloadBytes,
       onError: (err) => {
         // Refused by the broker (e.g. not authorized): keep the records, reconnect later.
@@ -259,11 +266,18 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     const c = client;
     const myGen = gen;
     if (c && connected) {
+      // Deliver what is already stored first (the partial windows the agent flushed on its
+      // way down), then say goodbye; both bounded by STOP_DRAIN_MS.
+      const deadline = Date.now() + STOP_DRAIN_MS;
+      draining = true;
+      while (myGen === gen && (sender.inflight() > 0 || deps.outbox.stats().depth > 0) && Date.now() < deadline) {
+        sender.pump();
+        await sleep(10);
+      }
+      draining = false;
       const offline: OfflinePayload = { v: 1, online: false, gateway, reason: 'stopped', ts: Date.now() };
       publishControl(myGen, topics.state, JSON.stringify(offline), { qos: 1, retain: true });
-      // Let in-flight batches be acked (their records then leave the outbox), briefly.
-      const deadline = Date.now() + STOP_DRAIN_MS;
-      while (myGen === gen && (sender.inflight() > 0 || controlInflight > 0) && Date.now() < deadline) await sleep(10);
+      while (myGen === gen && (sender.inflight() > 0 || controlInflight > 0) && Date.now() < deadline + 500) await sleep(10);
       const clean = myGen === gen && sender.inflight() === 0 && controlInflight === 0;
       // A clean DISCONNECT (reason 0) makes the broker discard the will, so 'stopped' stays retained.
       if (myGen === gen) await endClient(c, !clean);

@@ -57,9 +57,13 @@ export interface UpBatchPayload {
 export type CommandErrorCode = 'unknown_command' | 'bad_request' | 'failed';
 
 /** Published to the request's responseTopic with the request's correlationData. */
-export type CommandResponse =
+export type CommandResponse = (
   | { v: 1; ok: true; result: unknown }
-  | { v: 1; ok: false; error: { code: CommandErrorCode; message: string } };
+  | { v: 1; ok: false; error: { code: CommandErrorCode; message: string } }
+) & {
+  /** Echoed from a request that named its responseTopic in the body (MQTT 3.1.1 clients). */
+  correlationId?: unknown;
+};
 
 /** The constant head of an up batch: records are appended by string concatenation, never re-serialized. */
 export function batchHead(gateway: string): string {
