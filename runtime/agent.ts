@@ -40,11 +40,24 @@ export interface Agent {
   log: Log;
   health(): AgentHealth;
   http?: HttpServer;
+  /** Writes a device point through its driver (commands, flows). Rejects with a WriteError. */
+  write(device: string, point: string, value: unknown): Promise<void>;
   /** Stops everything; resolves when the outbox is closed. Idempotent. */
   stop(reason?: string): Promise<void>;
 }
 
 const STOP_BUDGET_MS = 5000;
+
+export type WriteErrorCode = 'unknown_device' | 'device_unavailable' | 'not_writable' | 'write_failed' | 'bad_request';
+
+export class WriteError extends Error {
+  readonly code: WriteErrorCode;
+  constructor(code: WriteErrorCode, message: string) {
+    super(message);
+    this.name = 'WriteError';
+    this.code = code;
+  }
+}
 
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const { config, registry } = opts;
@@ -143,8 +156,29 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     ? await startHttp({ host: config.http.host, port: config.http.port }, { log, health: () => health.snapshot(), metrics })
     : undefined;
 
+  const write = async (device: string, point: string, value: unknown): Promise<void> => {
+    const d = drivers.get(device);
+    if (!d) throw new WriteError('unknown_device', `unknown device "${device}"`);
+    if (!d.instance) throw new WriteError('device_unavailable', `device "${device}" is not running: ${d.error ?? 'not started'}`);
+    if (!d.instance.write) throw new WriteError('not_writable', `device "${device}" (driver ${d.driver}) has no writable points`);
+    try {
+      await d.instance.write(point, value);
+    } catch (err) {
+      throw new WriteError('write_failed', `device "${device}" point "${point}": ${(err as Error).message ?? String(err)}`);
+    }
+    log.info({ device, point, value }, 'point written');
+  };
+
   if (uplink) {
     uplink.handle('health', async () => health.snapshot());
+    uplink.handle('write', async (req) => {
+      const r = req as { device?: unknown; point?: unknown; value?: unknown } | undefined;
+      if (typeof r?.device !== 'string' || typeof r.point !== 'string' || r.value === undefined) {
+        throw new WriteError('bad_request', 'write needs {"device": string, "point": string, "value": ...}');
+      }
+      await write(r.device, r.point, r.value);
+      return { device: r.device, point: r.point, value: r.value };
+    });
     uplink.handle('ping', async (req) => ({ pong: true, echo: req ?? null, ts: clock.now() }));
     uplink.start();
   }
@@ -177,7 +211,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       log.info({ reason, ms: Math.round(clock.mono() - t0) }, 'agent stopped');
     })());
 
-  return { bus, outbox, log, health: () => health.snapshot(), http, stop };
+  return { bus, outbox, log, health: () => health.snapshot(), http, write, stop };
 }
 
 function createUplinkFor(config: WaysideConfig, deps: { log: Log; outbox: Outbox; clock: ReturnType<typeof createClock> }) {
@@ -204,7 +238,7 @@ function createUplinkFor(config: WaysideConfig, deps: { log: Log; outbox: Outbox
       gatewayId: config.gateway.id,
       birth: () => ({
         versions: { wayside: WAYSIDE_VERSION, node: process.versions.node, protocol: 1 },
-        capabilities: ['summaries', 'readings', 'events', 'cmd:health', 'cmd:ping'],
+        capabilities: ['summaries', 'readings', 'events', 'cmd:health', 'cmd:ping', 'cmd:write'],
         devices: config.devices.filter((d) => d.enabled).map((d) => ({ id: d.id, driver: d.driver })),
         site: config.gateway.site,
       }),

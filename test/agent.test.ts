@@ -124,6 +124,19 @@ describe('agent', () => {
     expect(res.payload.result.devices.length).toBe(4);
   });
 
+  it('writes a device point on a platform command, and rejects bad writes with a clear error', async () => {
+    const ok = await platform.request('wayside/v1/pole-t/cmd/write', { device: 'pole-sim', point: 'lamp_level', value: 40 });
+    expect(ok.payload).toMatchObject({ ok: true, result: { device: 'pole-sim', point: 'lamp_level', value: 40 } });
+    await platform.waitUntil(() => agent.health().devices.some((d) => d.device === 'pole-sim'));
+    const bad = await platform.request('wayside/v1/pole-t/cmd/write', { device: 'pole-sim', point: 'lamp_level', value: 150 });
+    expect(bad.payload.ok).toBe(false);
+    expect(bad.payload.error.message).toMatch(/pole-sim.*lamp_level.*150/);
+    const unknown = await platform.request('wayside/v1/pole-t/cmd/write', { device: 'nope', point: 'x', value: 1 });
+    expect(unknown.payload.error.message).toBe('unknown device "nope"');
+    const notWritable = await platform.request('wayside/v1/pole-t/cmd/write', { device: 'meter', point: 'voltage', value: 1 });
+    expect(notWritable.payload.error.message).toMatch(/has no writable points/);
+  });
+
   it('reports a device that stops reporting as offline', async () => {
     handles.get('meter')!.emit('voltage', 230, 'V');
     await platform.waitUntil(() => records('event').some((r) => (r.body as WaysideEvent).type === 'device.offline' && r.body.device === 'meter'), 8000);
