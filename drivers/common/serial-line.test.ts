@@ -1,0 +1,58 @@
+// The reopening serial line against real virtual ports (socat pty pair): data both ways, and
+// an unplug/replug (socat killed and restarted) reopened on its own.
+import { SerialPort } from 'serialport';
+import { afterEach, describe, expect, it } from 'vitest';
+import { silentLog } from '../../runtime/log.ts';
+import { startPtyPair, type PtyPair } from '../../test/helpers/socat.ts';
+import { createSerialLine, type SerialLine } from './serial-line.ts';
+
+let pair: PtyPair | undefined;
+let line: SerialLine | undefined;
+afterEach(async () => {
+  await line?.stop();
+  await pair?.stop();
+});
+
+const until = async (cond: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+function openPeer(path: string): Promise<SerialPort> {
+  return new Promise((resolve, reject) => {
+    const p = new SerialPort({ path, baudRate: 9600 }, (err) => (err ? reject(err) : resolve(p)));
+  });
+}
+
+describe('serial line', () => {
+  it('exchanges bytes and reopens after an unplug', async () => {
+    pair = await startPtyPair();
+    const got: Buffer[] = [];
+    let downs = 0;
+    line = createSerialLine({ path: pair.a, baudRate: 9600, reopen: { minMs: 50, maxMs: 200 } }, { log: silentLog(), onData: (c) => got.push(c), onDown: () => downs++ });
+    line.start();
+    await until(() => line!.isOpen());
+    let peer = await openPeer(pair.b);
+    peer.write(Buffer.from('hello'));
+    await until(() => Buffer.concat(got).toString() === 'hello');
+    const back: Buffer[] = [];
+    peer.on('data', (c: Buffer) => back.push(c));
+    await line.write(Buffer.from('ping'));
+    await until(() => Buffer.concat(back).toString() === 'ping');
+
+    await pair.unplug();
+    await until(() => !line!.isOpen());
+    expect(downs).toBeGreaterThan(0);
+    await expect(line.write(Buffer.from('x'))).rejects.toThrow(/not open/);
+    await pair.replug();
+    await until(() => line!.isOpen() && line!.opens() === 2);
+    peer = await openPeer(pair.b);
+    got.length = 0;
+    peer.write(Buffer.from('again'));
+    await until(() => Buffer.concat(got).toString() === 'again');
+    peer.close();
+  });
+});
