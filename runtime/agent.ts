@@ -1,7 +1,7 @@
 // Agent lifecycle: builds the data path from a validated config, starts every part in
 // its own try/catch (one broken driver never stops the others), and stops in reverse order
 // within a bounded time: drivers stop, windows flush, outbox synced, uplink closed.
-import { mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createBus } from './bus.ts';
 import { createClock, correctRecordJson } from './clock.ts';
 import type { WaysideConfig } from './config/index.ts';
@@ -18,6 +18,7 @@ import { createRules } from './rules.ts';
 import { createSummarizer } from './summarizer.ts';
 import type { Bus, Ctx, DeviceHealth, Driver, Log, Outbox } from './types.ts';
 import { createUplink } from './uplink/index.ts';
+import type { FlowsHost } from '../flows/host.ts';
 
 export const WAYSIDE_VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -129,6 +130,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     }),
   );
 
+  let flows: FlowsHost | undefined;
+  let flowsError: string | undefined;
   const deviceHealth = (): DeviceHealth[] =>
     [...drivers.entries()].map(([id, d]) => {
       let h: DeviceHealth;
@@ -150,6 +153,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     uplink: () => (uplink ? { enabled: true, ...uplink.state() } : { enabled: false, connected: false }),
     devices: deviceHealth,
     busErrors: () => bus.errors(),
+    flows: () => (flows ? flows.health() : flowsError ? { state: 'error', lastError: flowsError } : undefined),
   });
   const metrics = createMetrics(() => health.snapshot());
   const http = config.http.enabled
@@ -168,6 +172,24 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     }
     log.info({ device, point, value }, 'point written');
   };
+
+  // Node-RED is loaded only when the gateway has flows or the editor is on: a gateway without
+  // flows pays nothing for it (flows/host.ts imports node-red lazily).
+  if (config.flows.enabled !== false) {
+    const host = await import('../flows/host.ts');
+    if (config.flows.enabled === true || host.wantsFlows(config.flows, stateDir)) {
+      if (!http) {
+        log.error({ mod: 'flows' }, 'flows need the HTTP server (http.enabled: true); Node-RED not started');
+      } else {
+        try {
+          flows = await host.startFlows(config.flows, { http, stateDir, log: log.child({ mod: 'flows' }), bus, clock, write, health: () => health.snapshot() });
+        } catch (err) {
+          flowsError = String((err as Error).message ?? err);
+          log.error({ mod: 'flows', err }, 'Node-RED failed to start; the agent runs on without flows');
+        }
+      }
+    }
+  }
 
   if (uplink) {
     uplink.handle('health', async () => health.snapshot());
@@ -190,6 +212,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       const t0 = clock.mono();
       log.info({ reason }, 'agent stopping');
       const left = () => Math.max(100, STOP_BUDGET_MS - (clock.mono() - t0) - 500);
+      if (flows) await withTimeout(flows.stop().catch((err: unknown) => log.warn({ mod: 'flows', err }, 'flows stop failed')), Math.min(1500, left()));
       await withTimeout(
         Promise.all([...drivers.entries()].map(async ([id, d]) => {
           try {
@@ -206,6 +229,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       await withTimeout(recorder.stop(), left());
       if (uplink) await withTimeout(uplink.stop(), Math.min(3000, left()));
       await outbox.close();
+      if (journalFd !== undefined) closeSync(journalFd);
       clock.stop();
       await http?.close();
       log.info({ reason, ms: Math.round(clock.mono() - t0) }, 'agent stopped');

@@ -39,6 +39,8 @@ export interface AgentHealth {
   uplink: UplinkHealth;
   devices: DeviceHealth[];
   bus: { listenerErrors: number };
+  /** Embedded Node-RED, when loaded (flows/host.ts). */
+  flows?: { state: string; lastError?: string; [k: string]: unknown };
 }
 
 export interface HealthSources {
@@ -50,6 +52,7 @@ export interface HealthSources {
   uplink: () => UplinkHealth;
   devices: () => DeviceHealth[];
   busErrors: () => number;
+  flows?: () => AgentHealth['flows'];
 }
 
 export function createHealth(src: HealthSources): { snapshot(): AgentHealth } {
@@ -89,6 +92,8 @@ export function createHealth(src: HealthSources): { snapshot(): AgentHealth } {
       const problems: string[] = [];
       if (uplink.enabled && !uplink.connected) problems.push('uplink disconnected');
       if (outbox.diskFull) problems.push('outbox disk full');
+      const flows = src.flows?.();
+      if (flows && flows.state !== 'running') problems.push(`flows ${flows.state}${flows.lastError ? ': ' + flows.lastError : ''}`);
       for (const d of devices) if (d.state === 'offline' || d.state === 'degraded') problems.push(`device ${d.device} ${d.state}`);
       return {
         v: 1,
@@ -112,6 +117,7 @@ export function createHealth(src: HealthSources): { snapshot(): AgentHealth } {
         uplink,
         devices,
         bus: { listenerErrors: src.busErrors() },
+        ...(flows ? { flows } : {}),
       };
     },
   };

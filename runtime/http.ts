@@ -5,8 +5,16 @@ import type { AddressInfo } from 'node:net';
 import type { AgentHealth } from './health.ts';
 import type { Log } from './types.ts';
 
+export type MountedHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
 export interface HttpServer {
   server: http.Server;
+  /**
+   * Serve every request whose path starts with `prefix` (e.g. Node-RED's editor and its
+   * HTTP-in nodes) from `handler`; /healthz and /metrics stay the agent's own.
+   */
+  mount(prefix: string, handler: MountedHandler): void;
+  unmount(prefix: string): void;
   address(): { host: string; port: number };
   close(): Promise<void>;
 }
@@ -16,8 +24,14 @@ export async function startHttp(
   deps: { log: Log; health: () => AgentHealth; metrics: { contentType: string; text(): Promise<string> } },
 ): Promise<HttpServer> {
   const log = deps.log.child({ mod: 'http' });
+  const mounts = new Map<string, MountedHandler>();
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
+    if (url !== '/healthz' && url !== '/metrics') {
+      // Longest prefix first, so '/editor' wins over '/'.
+      const prefix = [...mounts.keys()].filter((p) => url === p || url.startsWith(p.endsWith('/') ? p : p + '/')).sort((a, b) => b.length - a.length)[0];
+      if (prefix !== undefined) return mounts.get(prefix)!(req, res);
+    }
     const send = (code: number, type: string, body: string) => {
       res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
@@ -51,6 +65,8 @@ export async function startHttp(
   log.info({ host: addr.address, port: addr.port }, 'http listening');
   return {
     server,
+    mount: (prefix, handler) => void mounts.set(prefix, handler),
+    unmount: (prefix) => void mounts.delete(prefix),
     address: () => ({ host: addr.address, port: addr.port }),
     close: () =>
       new Promise<void>((resolve) => {

@@ -35,7 +35,11 @@ export function resolveConfig(raw: RawConfig, configDir: string, env: NodeJS.Pro
     defaults: raw.defaults,
     devices,
     rules,
+    flows: raw.flows,
   };
+  if (raw.flows.editor.enabled && raw.flows.editor.users.length === 0) {
+    problems.push({ path: ['flows', 'editor', 'users'], message: 'expected at least one user while the editor is enabled (anonymous access is never allowed)' });
+  }
   return { config, problems };
 }
 
@@ -48,7 +52,12 @@ function resolveDevices(raw: RawConfig, problems: Problem[]): DeviceConfig[] {
     const publish = d.publish ?? raw.defaults.publish;
     const window = d.window ?? raw.defaults.window;
     const perPoint: DeviceConfig['perPoint'] = {};
-    for (const [point, o] of Object.entries(d.perPoint ?? {})) perPoint[point] = { publish: o.publish ?? publish, window: o.window ?? window };
+    for (const [point, o] of Object.entries(d.perPoint ?? {})) {
+      perPoint[point] = { publish: o.publish ?? publish, window: o.window ?? window, ...(o.checks ? { checks: o.checks } : {}) };
+      if (o.checks?.min !== undefined && o.checks.max !== undefined && o.checks.min >= o.checks.max) {
+        problems.push({ path: ['devices', i, 'perPoint', point, 'checks', 'max'], message: `expected a number above checks.min (${o.checks.min}), got ${o.checks.max}` });
+      }
+    }
     return { ...d, publish, window, offlineAfter: d.offlineAfter ?? raw.defaults.offlineAfter, perPoint };
   });
 }

@@ -52,9 +52,40 @@ interface UplinkCommon {
 /** `url` is guaranteed when enabled; check `enabled` first and TypeScript knows it. */
 export type UplinkConfig = UplinkCommon & ({ enabled: true; url: string } | { enabled: false; url?: string });
 
+/** Data-quality checks of one point (drivers/common health loop, runtime/quality.ts). */
+export interface PointChecks {
+  /** Readings outside [min, max] raise `point.out_of_range`. */
+  min?: number;
+  max?: number;
+  /** A jump larger than this between consecutive readings raises `point.spike`. */
+  spike?: number;
+  /** ms the value may stay exactly the same before `point.flatline` is raised. */
+  flatline?: number;
+  /** ms without a new reading before `point.stale` is raised. */
+  stale?: number;
+}
+
 export interface PointOverride {
   publish: PublishMode;
   window: number;
+  checks?: PointChecks;
+}
+
+export interface FlowsUser {
+  username: string;
+  /** bcrypt hash ($2a$/$2b$/$2y$). */
+  password: string;
+  permissions: '*' | 'read';
+}
+
+export interface FlowsConfig {
+  /** 'auto': load Node-RED only when the gateway has flows or the editor is on. */
+  enabled: boolean | 'auto';
+  editor: { enabled: boolean; path: string; users: FlowsUser[] };
+  /** Encrypts flow credentials; when absent a random one is kept in <stateDir>/secrets/. */
+  credentialSecret?: string;
+  /** Root of the HTTP-in nodes' endpoints. */
+  httpNodeRoot: string;
 }
 
 export interface DeviceConfig {
@@ -94,6 +125,7 @@ export interface WaysideConfig {
   defaults: { publish: PublishMode; window: number; offlineAfter: number };
   devices: DeviceConfig[];
   rules: RuleConfig[];
+  flows: FlowsConfig;
 }
 
 // ---- schema of the file
@@ -117,7 +149,19 @@ function commonDeviceShape() {
     perPoint: z
       .record(
         z.string({ error: expected('a point name') }).regex(POINT_NAME_RE),
-        section({ publish: publish().optional(), window: window().optional() }),
+        section({
+          publish: publish().optional(),
+          window: window().optional(),
+          checks: section({
+            min: num().optional().describe('lowest plausible value; below it raises point.out_of_range'),
+            max: num().optional().describe('highest plausible value; above it raises point.out_of_range'),
+            spike: num('a number > 0').positive().optional().describe('largest plausible change between consecutive readings'),
+            flatline: about(duration('1s', '30d'), 'the exact same value for this long raises point.flatline').optional(),
+            stale: about(duration('1s', '30d'), 'no reading of this point for this long raises point.stale').optional(),
+          })
+            .optional()
+            .describe('data-quality checks of this point'),
+        }),
         {
           error: (iss) =>
             iss.code === 'invalid_key'
@@ -138,7 +182,7 @@ export interface RawDevice {
   publish?: PublishMode;
   window?: number;
   offlineAfter?: number;
-  perPoint?: Record<string, { publish?: PublishMode; window?: number }>;
+  perPoint?: Record<string, { publish?: PublishMode; window?: number; checks?: PointChecks }>;
   [k: string]: unknown;
 }
 
@@ -231,6 +275,39 @@ function uplinkSchema() {
   });
 }
 
+function flowsSchema() {
+  return section({
+    enabled: z
+      .union([z.boolean(), z.literal('auto')], { error: expected('true, false or "auto"') })
+      .default('auto')
+      .describe('auto: load Node-RED only when the gateway has flows or the editor is enabled'),
+    editor: section({
+      enabled: bool().default(false).describe('serve the Node-RED editor (login required) on the agent HTTP port'),
+      path: z
+        .string({ error: expected('a URL path like "/editor"') })
+        .regex(/^\/[A-Za-z0-9._~\/-]*$/)
+        .default('/editor'),
+      users: z
+        .array(
+          section({
+            username: text().min(1),
+            password: z
+              .string({ error: expected('a bcrypt hash ("$2b$...") of the password') })
+              .regex(/^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/, { error: (iss) => `expected a bcrypt hash ("$2b$..."), not a plain password (got a string of ${String(iss.input).length} characters)` }),
+            permissions: oneOf(['*', 'read']).default('*'),
+          }),
+          { error: expected('a list of users') },
+        )
+        .default([]),
+    }).prefault({}),
+    credentialSecret: secret().optional(),
+    httpNodeRoot: z
+      .string({ error: expected('a URL path like "/api"') })
+      .regex(/^\/[A-Za-z0-9._~\/-]*$/)
+      .default('/api'),
+  });
+}
+
 function buildSchema(registry: DriverRegistry) {
   return z.strictObject(
     {
@@ -265,6 +342,7 @@ function buildSchema(registry: DriverRegistry) {
       }).prefault({}),
       devices: z.array(deviceSchema(registry), { error: expected('a list of devices') }).default([]),
       rules: z.array(ruleSchema(), { error: expected('a list of rules') }).default([]),
+      flows: flowsSchema().prefault({}),
     },
     { error: expected('a mapping') },
   );
