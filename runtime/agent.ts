@@ -13,6 +13,7 @@ import { createLog } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { openOutbox } from './outbox/index.ts';
 import { createPolicy } from './policy.ts';
+import { createQuality } from './quality.ts';
 import { createRecorder } from './recorder.ts';
 import { createRules } from './rules.ts';
 import { createSummarizer } from './summarizer.ts';
@@ -102,9 +103,14 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   );
   const devicesOn = config.devices.filter((d) => d.enabled);
   const liveness = createLiveness(ctx, devicesOn.map((d) => ({ id: d.id, offlineAfterMs: d.offlineAfter })));
+  const quality = createQuality(
+    ctx,
+    devicesOn.flatMap((d) => Object.entries(d.perPoint).flatMap(([point, o]) => (o.checks ? [{ device: d.id, point, checks: o.checks }] : []))),
+  );
   summarizer.start();
   rules.start();
   liveness.start();
+  quality.start();
 
   const drivers = new Map<string, { driver: string; instance?: Driver; error?: string }>();
   for (const device of devicesOn) {
@@ -141,6 +147,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         h = { device: id, driver: d.driver, state: 'degraded', errors: 1, readings: 0, lastError: String(err) };
       }
       if (liveness.offline().includes(id) && h.state === 'online') h = { ...h, state: 'offline' };
+      const faults = quality.active(id);
+      if (faults.length) h = { ...h, quality: faults, state: h.state === 'online' ? 'degraded' : h.state };
       return h;
     });
 
@@ -224,6 +232,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         Math.min(1500, left()),
       );
       liveness.stop();
+      quality.stop();
       rules.stop();
       summarizer.stop(); // emits partial windows into the recorder
       await withTimeout(recorder.stop(), left());

@@ -21,6 +21,9 @@ export function createMetrics(snapshot: () => AgentHealth): { contentType: strin
   const fileBytes = g('outbox_file_bytes', 'database + WAL file size');
   const degraded = g('status_degraded', '1 when the agent reports degraded status');
   const devState = g('device_up', '1 when the device is online', ['device', 'driver']);
+  const devStateName = g('device_state', '1 for the state the device is in', ['device', 'driver', 'state']);
+  const devErrorsByKind = g('device_errors_by_kind', 'device communication errors since start, by kind', ['device', 'driver', 'kind']);
+  const devQuality = g('device_quality_faults', 'active data-quality faults of the device', ['device', 'driver']);
   const devErrors = g('device_errors', 'device communication errors since start', ['device', 'driver']);
   const devReadings = g('device_readings', 'readings produced since start', ['device', 'driver']);
   const devLast = g('device_last_reading_timestamp_seconds', 'wall time of the last reading', ['device', 'driver']);
@@ -41,10 +44,13 @@ export function createMetrics(snapshot: () => AgentHealth): { contentType: strin
       diskFull.set(h.outbox.diskFull ? 1 : 0);
       fileBytes.set(h.outbox.fileBytes);
       degraded.set(h.status === 'degraded' ? 1 : 0);
-      for (const gauge of [devState, devErrors, devReadings, devLast]) gauge.reset();
+      for (const gauge of [devState, devStateName, devErrorsByKind, devQuality, devErrors, devReadings, devLast]) gauge.reset();
       for (const d of h.devices) {
         const l = { device: d.device, driver: d.driver };
         devState.set(l, d.state === 'online' ? 1 : 0);
+        devStateName.set({ ...l, state: d.state }, 1);
+        devQuality.set(l, d.quality?.length ?? 0);
+        for (const [kind, n] of Object.entries(d.errorsByKind ?? {})) devErrorsByKind.set({ ...l, kind }, n);
         devErrors.set(l, d.errors);
         devReadings.set(l, d.readings);
         if (d.lastReadingTs) devLast.set(l, d.lastReadingTs / 1000);

@@ -155,6 +155,10 @@ export interface DeviceHealth {
   errors: number;
   readings: number;
   lastError?: string;
+  /** Errors by kind (timeout, crc, exception, io, protocol, config), for field drivers. */
+  errorsByKind?: Record<string, number>;
+  /** Active data-quality faults as "point:fault" (out_of_range, flatline, stale). */
+  quality?: string[];
 }
 
 export interface Driver {

@@ -36,7 +36,7 @@ uplink: { url: "${broker.url}", reconnect: { min: 200ms, max: 1s } }
 defaults: { publish: summaries, window: 1s, offlineAfter: 2s }
 devices:
   - { id: pole-sim, driver: sim, interval: 100ms }
-  - { id: meter, driver: test, window: 60s, perPoint: { status: { publish: raw } } }
+  - { id: meter, driver: test, window: 60s, perPoint: { status: { publish: raw }, voltage: { checks: { min: 0, max: 300 } } } }
   - { id: broken-create, driver: test }
   - { id: broken-start, driver: test }
 rules:
@@ -91,6 +91,16 @@ describe('agent', () => {
     await platform.waitUntil(() => records('reading').some((r) => r.body.device === 'meter' && 'value' in r.body && r.body.value === 'ok'));
     // voltage is summarized (60 s window), not sent raw
     expect(records('reading').some((r) => 'point' in r.body && r.body.point === 'voltage')).toBe(false);
+  });
+
+  it('flags implausible values as a data-quality fault that degrades the device', async () => {
+    handles.get('meter')!.emit('voltage', 999, 'V');
+    await platform.waitUntil(() => records('event').some((r) => (r.body as WaysideEvent).type === 'point.out_of_range' && (r.body as WaysideEvent).state === 'raise'));
+    const meter = agent.health().devices.find((d) => d.device === 'meter')!;
+    expect(meter).toMatchObject({ state: 'degraded', quality: ['voltage:out_of_range'] });
+    handles.get('meter')!.emit('voltage', 231, 'V');
+    await platform.waitUntil(() => records('event').some((r) => (r.body as WaysideEvent).type === 'point.out_of_range' && (r.body as WaysideEvent).state === 'clear'));
+    expect(agent.health().devices.find((d) => d.device === 'meter')!.state).toBe('online');
   });
 
   it('keeps running when a device fails to be created or started, and says so in health', async () => {
