@@ -1,0 +1,66 @@
+// Filters and checks shared by the nodes: wildcard patterns for device/point/event type, and
+// the name rules of the config (runtime/config/schema.ts POINT_REF_RE; a unit test keeps them equal).
+
+export const DEVICE_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export const POINT_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const EVENT_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+export const SEVERITIES = ['info', 'warning', 'critical'] as const;
+export const QUALITIES = ['good', 'uncertain', 'bad'] as const;
+export const MAX_STRING_VALUE = 1024;
+
+/**
+ * "" or "*" matches anything; otherwise a comma-separated list of patterns where `*` is any run
+ * of characters and `?` one character ("meter-*", "pm25,noise_db").
+ */
+export function wildcard(pattern: string | undefined): (s: string | undefined) => boolean {
+  const p = (pattern ?? '').trim();
+  if (p === '' || p === '*') return () => true;
+  const alts = p
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '')
+    .map((a) => '^' + a.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+  const re = new RegExp(alts.join('|'));
+  return (s) => s !== undefined && re.test(s);
+}
+
+/** The message of a bad-input error: which node, which field, what was wrong. */
+export function bad(field: string, expected: string, got: unknown): Error {
+  let shown: string;
+  try {
+    shown = JSON.stringify(got) ?? String(got);
+  } catch {
+    shown = String(got);
+  }
+  if (shown.length > 80) shown = shown.slice(0, 77) + '...';
+  return new Error(`${field}: expected ${expected}, got ${shown}`);
+}
+
+/** A value a reading can carry or a device point can be written with. */
+export function checkValue(field: string, v: unknown): number | boolean | string {
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw bad(field, 'a finite number, a boolean or a string', v);
+    return v;
+  }
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'string') {
+    if (v.length > MAX_STRING_VALUE) throw bad(field, `a string of at most ${MAX_STRING_VALUE} characters`, `${v.length} characters`);
+    return v;
+  }
+  throw bad(field, 'a number, a boolean or a string', v);
+}
+
+export function checkDevice(field: string, v: unknown): string {
+  if (typeof v !== 'string' || !DEVICE_RE.test(v)) throw bad(field, 'a device id (lowercase letters, digits, ".", "_", "-")', v);
+  return v;
+}
+
+export function checkPoint(field: string, v: unknown): string {
+  if (typeof v !== 'string' || !POINT_RE.test(v)) throw bad(field, 'a point name (letters, digits, ".", "_", "-")', v);
+  return v;
+}
+
+/** Node config wins when set; else the msg property; else undefined. */
+export function pick(configured: unknown, fromMsg: unknown): unknown {
+  return typeof configured === 'string' && configured.trim() !== '' ? configured.trim() : fromMsg;
+}
