@@ -2,6 +2,7 @@
 // command and the Prometheus collector, so the three never disagree.
 import { statfsSync } from 'node:fs';
 import os from 'node:os';
+import type { FlowsHealth } from '../flows/host.ts';
 import type { Clock, DeviceHealth, OutboxStats } from './types.ts';
 
 export interface UplinkHealth {
@@ -40,7 +41,7 @@ export interface AgentHealth {
   devices: DeviceHealth[];
   bus: { listenerErrors: number };
   /** Embedded Node-RED, when loaded (flows/host.ts). */
-  flows?: { state: string; lastError?: string; [k: string]: unknown };
+  flows?: Partial<FlowsHealth> & { state: string; lastError?: string };
 }
 
 export interface HealthSources {

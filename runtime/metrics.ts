@@ -1,9 +1,20 @@
 // Prometheus exposition of the health snapshot (prom-client). Gauges are filled at scrape
-// time from the same snapshot as /healthz, so nothing is counted twice.
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+// time from the same snapshot as /healthz, so nothing is counted twice. prom-client is loaded
+// on the first scrape: a gateway nobody scrapes does not carry its ~6 MB.
 import type { AgentHealth } from './health.ts';
 
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
 export function createMetrics(snapshot: () => AgentHealth): { contentType: string; text(): Promise<string> } {
+  let exporter: Promise<() => Promise<string>> | undefined;
+  return {
+    contentType: METRICS_CONTENT_TYPE,
+    text: async () => (await (exporter ??= createExporter(snapshot)))(),
+  };
+}
+
+async function createExporter(snapshot: () => AgentHealth): Promise<() => Promise<string>> {
+  const { collectDefaultMetrics, Gauge, Registry } = await import('prom-client');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'wayside_' });
   const g = (name: string, help: string, labelNames: string[] = []) =>
@@ -28,34 +39,31 @@ export function createMetrics(snapshot: () => AgentHealth): { contentType: strin
   const devReadings = g('device_readings', 'readings produced since start', ['device', 'driver']);
   const devLast = g('device_last_reading_timestamp_seconds', 'wall time of the last reading', ['device', 'driver']);
 
-  return {
-    contentType: registry.contentType,
-    async text() {
-      const h = snapshot();
-      up.set(h.uplink.connected ? 1 : 0);
-      reconnects.set(h.uplink.reconnects ?? 0);
-      sent.set(h.uplink.sent ?? 0);
-      acked.set(h.uplink.acked ?? 0);
-      depth.set(h.outbox.depth);
-      bytes.set(h.outbox.bytes);
-      oldest.set(h.outbox.oldestAgeMs / 1000);
-      dropped.reset();
-      for (const [reason, n] of Object.entries(h.outbox.droppedByReason)) dropped.set({ reason }, n);
-      diskFull.set(h.outbox.diskFull ? 1 : 0);
-      fileBytes.set(h.outbox.fileBytes);
-      degraded.set(h.status === 'degraded' ? 1 : 0);
-      for (const gauge of [devState, devStateName, devErrorsByKind, devQuality, devErrors, devReadings, devLast]) gauge.reset();
-      for (const d of h.devices) {
-        const l = { device: d.device, driver: d.driver };
-        devState.set(l, d.state === 'online' ? 1 : 0);
-        devStateName.set({ ...l, state: d.state }, 1);
-        devQuality.set(l, d.quality?.length ?? 0);
-        for (const [kind, n] of Object.entries(d.errorsByKind ?? {})) devErrorsByKind.set({ ...l, kind }, n);
-        devErrors.set(l, d.errors);
-        devReadings.set(l, d.readings);
-        if (d.lastReadingTs) devLast.set(l, d.lastReadingTs / 1000);
-      }
-      return registry.metrics();
-    },
+  return async () => {
+    const h = snapshot();
+    up.set(h.uplink.connected ? 1 : 0);
+    reconnects.set(h.uplink.reconnects ?? 0);
+    sent.set(h.uplink.sent ?? 0);
+    acked.set(h.uplink.acked ?? 0);
+    depth.set(h.outbox.depth);
+    bytes.set(h.outbox.bytes);
+    oldest.set(h.outbox.oldestAgeMs / 1000);
+    dropped.reset();
+    for (const [reason, n] of Object.entries(h.outbox.droppedByReason)) dropped.set({ reason }, n);
+    diskFull.set(h.outbox.diskFull ? 1 : 0);
+    fileBytes.set(h.outbox.fileBytes);
+    degraded.set(h.status === 'degraded' ? 1 : 0);
+    for (const gauge of [devState, devStateName, devErrorsByKind, devQuality, devErrors, devReadings, devLast]) gauge.reset();
+    for (const d of h.devices) {
+      const l = { device: d.device, driver: d.driver };
+      devState.set(l, d.state === 'online' ? 1 : 0);
+      devStateName.set({ ...l, state: d.state }, 1);
+      devQuality.set(l, d.quality?.length ?? 0);
+      for (const [kind, n] of Object.entries(d.errorsByKind ?? {})) devErrorsByKind.set({ ...l, kind }, n);
+      devErrors.set(l, d.errors);
+      devReadings.set(l, d.readings);
+      if (d.lastReadingTs) devLast.set(l, d.lastReadingTs / 1000);
+    }
+    return registry.metrics();
   };
 }

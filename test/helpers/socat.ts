@@ -2,7 +2,7 @@
 // Killing socat makes both ports vanish (a USB unplug, as the agent sees it); restart()
 // creates a new pair at the same paths (the adapter plugged back in).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -42,11 +42,12 @@ export async function startPtyPair(dir = mkdtempSync(path.join(os.tmpdir(), 'way
     const p = proc;
     proc = undefined;
     if (!p || p.exitCode !== null) return;
+    // Links first: a serial line reopening through a stale link would land on whatever pty
+    // reuses the number (another test's port).
+    for (const f of [a, b]) rmSync(f, { force: true });
     const exited = new Promise((r) => p.once('exit', r));
     p.kill('SIGKILL');
     await exited;
-    // socat removes its links on a clean exit only.
-    for (const f of [a, b]) if (existsSync(f)) await import('node:fs/promises').then((fs) => fs.rm(f, { force: true }));
   };
 
   await start();

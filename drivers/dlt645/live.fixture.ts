@@ -1,0 +1,70 @@
+// Shared setup of the live DL/T 645 tests: a socat pty pair, the meter simulator on its `b`
+// side, a fresh driver definition (own port registry, fast reopen), and a real bus and clock
+// whose readings and events the test inspects.
+import { createBus } from '../../runtime/bus.ts';
+import type { DriverDefinition } from '../../runtime/drivers.ts';
+import { silentLog } from '../../runtime/log.ts';
+import type { Clock, Ctx, Driver, Reading, WaysideEvent } from '../../runtime/types.ts';
+import { startPtyPair, type PtyPair } from '../../test/helpers/socat.ts';
+import type { Dlt645Driver } from './driver.ts';
+import { createDlt645Definition, dlt645Schema } from './index.ts';
+import { createMeterSimulator, type MeterSimulator, type SimMeterSpec } from './simulator.ts';
+
+export const realClock = (): Clock => ({ now: () => Date.now(), mono: () => performance.now(), trusted: () => true, flag: () => undefined });
+
+export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface Live {
+  pair: PtyPair;
+  sim: MeterSimulator;
+  def: DriverDefinition;
+  ctx: Ctx;
+  readings: Reading[];
+  events: WaysideEvent[];
+  /** Create and start a meter device on the pair (fast test timings and 19200 baud unless overridden). */
+  meter(id: string, fields: Record<string, unknown>): Promise<Dlt645Driver>;
+  /** Last reading of device/point. */
+  last(device: string, point: string): Reading | undefined;
+  close(): Promise<void>;
+}
+
+export async function startLive(meters: SimMeterSpec[], opts: { latencyMs?: number } = {}): Promise<Live> {
+  const pair = await startPtyPair();
+  const sim = createMeterSimulator({ path: pair.b, meters, preamble: 2, latencyMs: opts.latencyMs });
+  await sim.start();
+  const log = silentLog();
+  const bus = createBus(log);
+  const ctx: Ctx = { bus, log, clock: realClock() };
+  const readings: Reading[] = [];
+  const events: WaysideEvent[] = [];
+  bus.on('reading', 'test', (r) => readings.push(r));
+  bus.on('event', 'test', (e) => events.push(e));
+  // Reopen no sooner than 300 ms: the socat helper removes the pty links only after socat has
+  // exited, and a reopen through a stale link can land on a pty number the kernel hands out again.
+  const def = createDlt645Definition({ reopen: { minMs: 300, maxMs: 600 } });
+  const drivers: Driver[] = [];
+  return {
+    pair, sim, def, ctx, readings, events,
+    async meter(id, fields) {
+      const cfg = dlt645Schema.parse({ port: pair.a, baudRate: 19200, interval: '100ms', timeout: '150ms', gap: '2ms', maxBackoff: '1s', ...fields });
+      const d = def.create({ id, driver: 'dlt645', ...cfg }, ctx) as Dlt645Driver;
+      drivers.push(d);
+      await d.start();
+      return d;
+    },
+    last: (device, point) => readings.filter((r) => r.device === device && r.point === point).at(-1),
+    async close() {
+      await Promise.all(drivers.map((d) => d.stop()));
+      await sim.stop();
+      await pair.stop();
+    },
+  };
+}

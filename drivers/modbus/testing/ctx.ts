@@ -1,0 +1,53 @@
+// Test context for Modbus device tests: the real bus, a real-time clock, a silent logger and a
+// recorder of what the driver emitted.
+import { createBus } from '../../../runtime/bus.ts';
+import { silentLog } from '../../../runtime/log.ts';
+import type { Clock, Ctx, Reading, WaysideEvent } from '../../../runtime/types.ts';
+import { modbusSchema, type ModbusConfigInput, type ModbusDeviceConfig } from '../schema.ts';
+
+export interface Recorded {
+  ctx: Ctx;
+  readings: Reading[];
+  events: WaysideEvent[];
+  /** Last value of device/point. */
+  last(device: string, point: string): Reading | undefined;
+  values(device: string): Record<string, Reading['value']>;
+}
+
+export const realClock: Clock = { now: () => Date.now(), mono: () => performance.now(), trusted: () => true, flag: () => undefined };
+
+export function recordingCtx(): Recorded {
+  const log = silentLog();
+  const bus = createBus(log);
+  const readings: Reading[] = [];
+  const events: WaysideEvent[] = [];
+  bus.on('reading', 'test', (r) => readings.push(r));
+  bus.on('event', 'test', (e) => events.push(e));
+  const last = (device: string, point: string) => readings.findLast((r) => r.device === device && r.point === point);
+  return {
+    ctx: { bus, log, clock: realClock },
+    readings,
+    events,
+    last,
+    values(device) {
+      const out: Record<string, Reading['value']> = {};
+      for (const r of readings) if (r.device === device) out[r.point] = r.value;
+      return out;
+    },
+  };
+}
+
+/** A device config as the config loader would hand it to the driver (defaults applied). */
+export function deviceConfig(id: string, input: ModbusConfigInput, extra: { offlineAfter?: number } = {}): ModbusDeviceConfig {
+  return { id, driver: 'modbus', ...extra, ...modbusSchema.parse(input) };
+}
+
+export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,172 @@
+// `serial`: sensors that stream on a serial line (particulate sensors, GPS receivers, text
+// sensors). The port reopens by itself after an unplug (createSerialLine); each valid frame is
+// a success and each bad frame, port error or silence a failure on the shared device monitor,
+// which owns the device state, the device.fault events and the health counters.
+import { z } from 'zod';
+import { defineDriver, type DeviceBase } from '../../runtime/drivers.ts';
+import { duration } from '../../runtime/config/units.ts';
+import type { Ctx, DeviceHealth, Driver } from '../../runtime/types.ts';
+import { createDeviceMonitor } from '../common/device-monitor.ts';
+import { createSerialLine } from '../common/serial-line.ts';
+import { createBinaryDecoder } from './binary.ts';
+import type { DecodeResult, Decoder, DecoderStats } from './decoder.ts';
+import { formatSchema, lineShape, type SerialFormat, type SerialProfile } from './format.ts';
+import { createNmeaDecoder } from './nmea.ts';
+import { loadProfile, profileNames } from './profiles.ts';
+import { createTextDecoder } from './text.ts';
+
+export const serialSchema = z.object({
+  port: z.string().min(1).describe('serial device path, like /dev/ttyUSB1 or /dev/serial/by-id/...'),
+  ...lineShape,
+  profile: z.enum(profileNames() as [string, ...string[]]).optional().describe('built-in sensor profile (or give format)'),
+  format: formatSchema.optional(),
+  minInterval: duration('1ms', '1d').optional().describe('at most one reading per point per this interval (default: every frame)'),
+  silenceTimeout: duration('100ms', '7d').prefault('30s').describe('no valid frame for this long counts as a failure'),
+  reopen: z
+    .strictObject({
+      min: duration('10ms', '1h').prefault('500ms').describe('first delay before reopening a lost port'),
+      max: duration('10ms', '1d').prefault('30s').describe('longest delay between reopen attempts'),
+    })
+    .prefault({})
+    .describe('backoff for reopening the port after an unplug'),
+});
+
+export type SerialConfig = DeviceBase & z.infer<typeof serialSchema>;
+
+/** A device config the driver cannot run with (caught at create, named by device and key). */
+export class SerialConfigError extends Error {
+  readonly device: string;
+  constructor(device: string, message: string) {
+    super(`serial device "${device}": ${message}`);
+    this.name = 'SerialConfigError';
+    this.device = device;
+  }
+}
+
+export function createDecoder(format: SerialFormat): Decoder {
+  if (format.type === 'binary') return createBinaryDecoder(format);
+  if (format.type === 'text') return createTextDecoder(format);
+  return createNmeaDecoder();
+}
+
+/** The profile or inline format the device uses, with line settings (the device's win). */
+export function resolveSerialDevice(cfg: SerialConfig): SerialProfile {
+  if ((cfg.profile === undefined) === (cfg.format === undefined)) {
+    throw new SerialConfigError(cfg.id, cfg.profile ? 'give either profile or format, not both' : 'needs a profile (like pms5003) or a format');
+  }
+  const base: SerialProfile = cfg.profile ? loadProfile(cfg.profile) : { description: 'inline format', format: cfg.format! };
+  return {
+    ...base,
+    baudRate: cfg.baudRate ?? base.baudRate ?? 9600,
+    dataBits: cfg.dataBits ?? base.dataBits,
+    parity: cfg.parity ?? base.parity,
+    stopBits: cfg.stopBits ?? base.stopBits,
+  };
+}
+
+export interface SerialHealth extends DeviceHealth {
+  errorsByKind: Record<string, number>;
+  framing: DecoderStats & { throttled: number; opens: number };
+}
+
+export interface SerialDriver extends Driver {
+  health(): SerialHealth;
+}
+
+export function createSerialDriver(cfg: SerialConfig, ctx: Ctx): SerialDriver {
+  const log = ctx.log.child({ mod: 'serial', device: cfg.id });
+  const dev = resolveSerialDevice(cfg);
+  const decoder = createDecoder(dev.format);
+  const monitor = createDeviceMonitor({ ...ctx, log }, { device: cfg.id, driver: 'serial' });
+  const lastEmit = new Map<string, number>();
+  let throttled = 0;
+  let running = false;
+  let lastSign = 0; // mono ms of the last valid frame, port open or silence failure
+  let timer: NodeJS.Timeout | undefined;
+
+  const handle = (r: DecodeResult, now: number): void => {
+    if (r.kind === 'error') {
+      log.debug({ fault: r.fault, err: r.message }, 'bad frame');
+      monitor.fail(r.fault, new Error(r.message));
+      return;
+    }
+    lastSign = now;
+    for (const v of r.values) {
+      if (cfg.minInterval !== undefined) {
+        const prev = lastEmit.get(v.point);
+        if (prev !== undefined && now - prev < cfg.minInterval) { throttled++; continue; }
+        lastEmit.set(v.point, now);
+      }
+      monitor.reading({ point: v.point, value: v.value, unit: v.unit, quality: v.quality });
+    }
+    if (r.errors.length) monitor.fail('protocol', new Error(r.errors.join('; ')));
+    else monitor.ok();
+  };
+
+  const line = createSerialLine(
+    {
+      path: cfg.port,
+      baudRate: dev.baudRate ?? 9600,
+      dataBits: dev.dataBits,
+      parity: dev.parity,
+      stopBits: dev.stopBits,
+      reopen: { minMs: cfg.reopen.min, maxMs: Math.max(cfg.reopen.min, cfg.reopen.max) },
+    },
+    {
+      log,
+      onData: (chunk) => {
+        const now = ctx.clock.mono();
+        try {
+          for (const r of decoder.push(chunk)) handle(r, now);
+        } catch (err) {
+          // A decoder bug must not take the agent down: count it and start clean.
+          log.error({ err }, 'serial decoder failed');
+          decoder.reset();
+          monitor.fail('protocol', err);
+        }
+      },
+      onOpen: () => {
+        decoder.reset(); // bytes from before the reopen belong to no frame
+        lastSign = ctx.clock.mono();
+        log.info({ port: cfg.port, baudRate: dev.baudRate }, 'serial port open');
+      },
+      onDown: (err) => {
+        if (running) monitor.fail('io', err);
+      },
+    },
+  );
+
+  const checkSilence = (): void => {
+    const now = ctx.clock.mono();
+    // A closed port is already failing as 'io' on each reopen attempt.
+    if (!line.isOpen() || now - lastSign < cfg.silenceTimeout) return;
+    lastSign = now;
+    monitor.fail('timeout', new Error(`no valid frame for ${cfg.silenceTimeout} ms on ${cfg.port}`));
+  };
+
+  return {
+    async start() {
+      if (running) return;
+      running = true;
+      lastSign = ctx.clock.mono();
+      log.info({ port: cfg.port, profile: cfg.profile, format: dev.format.type, baudRate: dev.baudRate }, 'serial device started');
+      line.start();
+      timer = setInterval(checkSilence, Math.max(20, Math.min(1000, Math.floor(cfg.silenceTimeout / 4))));
+    },
+    async stop() {
+      running = false;
+      clearInterval(timer);
+      timer = undefined;
+      await line.stop();
+      monitor.stopped();
+    },
+    health: () => ({ ...monitor.health(), framing: { ...decoder.stats(), throttled, opens: line.opens() } }),
+  };
+}
+
+export const serialDriver = defineDriver({
+  name: 'serial',
+  description: `Sensors streaming on a serial line: built-in profiles (${profileNames().join(', ')}) or inline text/binary/NMEA framing`,
+  schema: serialSchema,
+  create: (device, ctx) => createSerialDriver(device, ctx),
+});
