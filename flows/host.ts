@@ -11,7 +11,7 @@ import type { HttpServer, MountedHandler } from '../runtime/http.ts';
 import { newId } from '../runtime/ids.ts';
 import type { Bus, Clock, Log } from '../runtime/types.ts';
 import type { FlowStats, WaysideBridge } from './nodes/src/red.ts';
-import { buildSettings, createLogSink, credentialSecret, FLOW_FILE, FlowsError, type LogTracker } from './settings.ts';
+import { buildSettings, createLogSink, credentialSecret, FLOW_FILE, FlowsError, noteNodeError, type LogTracker } from './settings.ts';
 import { countFlows, validateFlows } from './validate.ts';
 
 export { FlowsError } from './settings.ts';
@@ -36,6 +36,8 @@ export interface FlowsHealth extends FlowStats {
   nodes: number;
   /** Errors reported by nodes (a node's error, a function that threw), since start. */
   nodeErrors: number;
+  /** The failing nodes (up to 50): error count and latest error of each, by node id. */
+  errorsByNode: Record<string, { count: number; lastError: string }>;
   /** Node types the flows use that this gateway does not have; those nodes do nothing. */
   unknownTypes: string[];
   /** Node-RED log lines dropped by the per-node log rate limit. */
@@ -150,8 +152,7 @@ export async function startFlows(cfg: FlowsConfig, deps: FlowsDeps): Promise<Flo
   const onReceive = (ev: ReceiveEvent) => {
     if (ev.destination?.node?.type !== 'catch' || !ev.msg?.error) return;
     const src = ev.msg.error.source;
-    tracker.nodeErrors++;
-    tracker.lastError = `${src?.type ?? 'node'} ${src?.id ?? '?'}${src?.name ? ` "${src.name}"` : ''}: ${String(ev.msg.error.message ?? '')} (caught)`.slice(0, 500);
+    noteNodeError(tracker, src?.id ?? '?', `${src?.type ?? 'node'} ${src?.id ?? '?'}${src?.name ? ` "${src.name}"` : ''}: ${String(ev.msg.error.message ?? '')} (caught)`.slice(0, 500));
   };
   RED.events.on('runtime-event', onRuntimeEvent);
   RED.events.on('flows:started', onStarted);
@@ -208,6 +209,7 @@ export async function startFlows(cfg: FlowsConfig, deps: FlowsDeps): Promise<Flo
       flows: state.flows,
       nodes: state.nodes,
       nodeErrors: tracker.nodeErrors,
+      errorsByNode: Object.fromEntries(tracker.byNode ?? []),
       unknownTypes: [...state.unknown],
       ...stats,
       logsSuppressed: tracker.suppressed,

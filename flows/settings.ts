@@ -50,6 +50,24 @@ export interface LogTracker {
   runtimeErrors: number;
   lastError?: string;
   suppressed: number;
+  /** Per failing node: how often and its latest error, so one node's error loop does not hide another's error. */
+  byNode?: Map<string, { count: number; lastError: string }>;
+}
+
+const MAX_NODES_TRACKED = 50;
+
+/** Count an error of node `id` (`where` names it for humans). */
+export function noteNodeError(tracker: LogTracker, id: string, text: string): void {
+  tracker.nodeErrors++;
+  tracker.lastError = text;
+  const byNode = (tracker.byNode ??= new Map());
+  const e = byNode.get(id);
+  if (e) {
+    e.count++;
+    e.lastError = text;
+  } else if (byNode.size < MAX_NODES_TRACKED) {
+    byNode.set(id, { count: 1, lastError: text });
+  }
 }
 
 interface NodeRedLogMsg {
@@ -73,9 +91,11 @@ export function createLogSink(log: Log, tracker: LogTracker, mono: () => number)
     const text = logText(m.msg);
     if (m.level <= 20 && m.level !== 98) {
       const where = m.id ? `${m.type ?? 'node'} ${m.id}${m.name ? ` "${m.name}"` : ''}: ` : '';
-      tracker.lastError = (where + text).slice(0, 500);
-      if (m.id) tracker.nodeErrors++;
-      else tracker.runtimeErrors++;
+      if (m.id) noteNodeError(tracker, m.id, (where + text).slice(0, 500));
+      else {
+        tracker.runtimeErrors++;
+        tracker.lastError = text.slice(0, 500);
+      }
     }
     const key = m.id ?? (m.level === 98 ? 'audit' : 'runtime');
     const now = mono();
