@@ -47,7 +47,10 @@ describe('modbus tcp', () => {
     DECODE_CASES.forEach((c, i) => expect(got[`c${i}`], `${c.type} ${c.order}`).toBe(c.value));
     // 107 registers with no holes: one request per poll.
     expect(dev.plan()).toHaveLength(1);
-    expect(s.requests()).toBe(dev.stats().polls);
+    // One request per poll; the poll counted last may not have reached the simulator yet.
+    const polls = dev.stats().polls;
+    expect(s.requests()).toBeGreaterThanOrEqual(polls - 1);
+    expect(s.requests()).toBeLessThanOrEqual(polls);
   });
 
   it('reads a profile in the fewest requests and keeps to a per-device register cap', async () => {
@@ -59,7 +62,10 @@ describe('modbus tcp', () => {
     await until(() => dev.stats().polls >= 4);
     await dev.stop();
     await sleep(50);
-    expect(s.requests()).toBe(2 * dev.stats().polls);
+    // 2 requests per poll (naive: 11); stop() may cut the poll in flight after its first request.
+    const polls = dev.stats().polls;
+    expect(s.requests()).toBeGreaterThanOrEqual(2 * polls - 1);
+    expect(s.requests()).toBeLessThanOrEqual(2 * polls);
 
     const regs = Array.from({ length: 40 }, (_, i) => ({ name: `r${i}`, table: 'input' as const, address: i }));
     const s2 = await sim(createImage({ input: { 0: Array(40).fill(1) } }));
