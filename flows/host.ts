@@ -38,6 +38,8 @@ export interface FlowsHealth extends FlowStats {
   nodeErrors: number;
   /** The failing nodes (up to 50): error count and latest error of each, by node id. */
   errorsByNode: Record<string, { count: number; lastError: string }>;
+  /** Errors not delivered to a catch node because it already had `catchPerSecond` this second (an error loop). */
+  errorLoopDrops: number;
   /** Node types the flows use that this gateway does not have; those nodes do nothing. */
   unknownTypes: string[];
   /** Node-RED log lines dropped by the per-node log rate limit. */
@@ -55,7 +57,7 @@ export interface FlowsHost {
 }
 
 /** Defaults for the wayside nodes (per node settable in the editor). */
-export const FLOW_LIMITS = { outRatePerS: 100, writeInFlight: 8, writeTimeoutMs: 10_000 };
+export const FLOW_LIMITS = { outRatePerS: 100, writeInFlight: 8, writeTimeoutMs: 10_000, catchPerSecond: 20 };
 const START_TIMEOUT_MS = 15_000;
 
 export function userDirOf(stateDir: string): string {
@@ -92,7 +94,7 @@ interface NodeRed {
   start(): Promise<void>;
   stop(): Promise<void>;
   events: RedEvents;
-  hooks: { add(id: string, fn: (ev: ReceiveEvent) => void): void; remove(id: string): void };
+  hooks: { add(id: string, fn: (ev: ReceiveEvent) => boolean | void): void; remove(id: string): void };
   httpAdmin: MountedHandler;
   httpNode: MountedHandler;
   nodes: {
@@ -109,7 +111,7 @@ interface PlaceholderNode {
   status(s: object): void;
   on(ev: 'input', fn: (msg: unknown, send: unknown, done: () => void) => void): void;
 }
-type ReceiveEvent = { msg?: { error?: { message?: unknown; source?: { id?: string; type?: string; name?: string } } }; destination?: { node?: { type?: string } } };
+type ReceiveEvent = { msg?: { error?: { message?: unknown; source?: { id?: string; type?: string; name?: string } } }; destination?: { node?: { type?: string; id?: string } } };
 type RuntimeEvent = { id?: string; payload?: { error?: string; types?: string[]; text?: string } };
 type StartedEvent = { config?: { flows?: { type?: unknown }[]; rev?: string } };
 
@@ -149,10 +151,25 @@ export async function startFlows(cfg: FlowsConfig, deps: FlowsDeps): Promise<Flo
     log.info({ flows: state.flows, nodes: state.nodes, rev: state.rev }, 'flows running');
   };
   // Node-RED logs an error only when no catch node takes it; a caught error still is one.
-  const onReceive = (ev: ReceiveEvent) => {
+  // It is also where error loops are cut: Node-RED's own cut-off (10 rounds of one message)
+  // does not stop a catch -> function -> throw loop here (seen: ~1,400 errors/s, unbounded), so
+  // a catch node gets at most CATCH_PER_S errors a second; the rest are dropped and counted.
+  const catchWindows = new Map<string, { start: number; n: number }>();
+  const onReceive = (ev: ReceiveEvent): boolean | void => {
     if (ev.destination?.node?.type !== 'catch' || !ev.msg?.error) return;
     const src = ev.msg.error.source;
     noteNodeError(tracker, src?.id ?? '?', `${src?.type ?? 'node'} ${src?.id ?? '?'}${src?.name ? ` "${src.name}"` : ''}: ${String(ev.msg.error.message ?? '')} (caught)`.slice(0, 500));
+    const id = ev.destination.node.id ?? '?';
+    const now = deps.clock.mono();
+    let w = catchWindows.get(id);
+    if (!w || now - w.start >= 1000) {
+      if (catchWindows.size > 1000) catchWindows.clear();
+      catchWindows.set(id, (w = { start: now, n: 0 }));
+    }
+    if (++w.n > FLOW_LIMITS.catchPerSecond) {
+      tracker.errorLoopDrops = (tracker.errorLoopDrops ?? 0) + 1;
+      return false; // Node-RED hooks: false stops this message here
+    }
   };
   RED.events.on('runtime-event', onRuntimeEvent);
   RED.events.on('flows:started', onStarted);
@@ -210,6 +227,7 @@ export async function startFlows(cfg: FlowsConfig, deps: FlowsDeps): Promise<Flo
       nodes: state.nodes,
       nodeErrors: tracker.nodeErrors,
       errorsByNode: Object.fromEntries(tracker.byNode ?? []),
+      errorLoopDrops: tracker.errorLoopDrops ?? 0,
       unknownTypes: [...state.unknown],
       ...stats,
       logsSuppressed: tracker.suppressed,

@@ -52,6 +52,7 @@ export interface LogTracker {
   suppressed: number;
   /** Per failing node: how often and its latest error, so one node's error loop does not hide another's error. */
   byNode?: Map<string, { count: number; lastError: string }>;
+  errorLoopDrops?: number;
 }
 
 const MAX_NODES_TRACKED = 50;
