@@ -51,6 +51,18 @@ afterAll(async () => {
   await broker?.destroy();
 });
 
+/** Waits until the agent reported `n` more records durable than `from` (it is up and under load). */
+async function journalGrowth(journal: string, from: number, n: number, timeoutMs = 20_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let len = journalIds(journal).length;
+  while (len < from + n) {
+    if (Date.now() > deadline) throw new Error(`the agent reported only ${len - from} of ${n} records durable in ${timeoutMs} ms`);
+    await sleep(50);
+    len = journalIds(journal).length;
+  }
+  return len;
+}
+
 async function waitAllReceived(ids: string[], timeoutMs: number): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
   let missing = ids.filter((id) => !received.has(id));
@@ -66,9 +78,11 @@ describe('crash safety (real agent process)', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'wayside-crash-'));
     const config = writeConfig(dir, 'pole-crash');
     const journal = path.join(dir, 'durable.log');
-    const rounds = [1800, 2600, 1300];
-    for (const ms of rounds) {
+    // Each round: the agent is up and storing (200+ records durable), then runs a little
+    // longer (a different phase each round) and is killed mid-stream.
+    for (const ms of [0, 450, 900]) {
       const agent = spawnAgent(config, { journal });
+      await journalGrowth(journal, journalIds(journal).length, 200);
       await sleep(ms);
       await agent.kill9();
     }
@@ -89,14 +103,14 @@ describe('crash safety (real agent process)', () => {
     const config = writeConfig(dir, 'pole-backlog');
     const journal = path.join(dir, 'durable.log');
     let agent = spawnAgent(config, { journal });
-    await sleep(1500);
+    await journalGrowth(journal, 0, 200);
     await broker.stop();
-    await sleep(2000);
+    await journalGrowth(journal, journalIds(journal).length, 300); // a backlog builds up
     const first = await agent.term();
     expect(first.code).toBe(0);
     expect(first.ms).toBeLessThan(5000);
     agent = spawnAgent(config, { journal });
-    await sleep(2000);
+    await journalGrowth(journal, journalIds(journal).length, 200); // restarted while the broker is down
     await broker.restart();
     const ids = journalIds(journal);
     expect(ids.length).toBeGreaterThan(500);
