@@ -113,25 +113,25 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   quality.start();
 
   const drivers = new Map<string, { driver: string; instance?: Driver; error?: string }>();
-  for (const device of devicesOn) {
-    const dlog = log.child({ mod: device.driver, device: device.id });
-    try {
-      const def = registry.get(device.driver);
-      if (!def) throw new Error(`unknown driver "${device.driver}"`);
-      const instance = def.create(device, { ...ctx, log: dlog });
-      drivers.set(device.id, { driver: device.driver, instance });
-    } catch (err) {
-      dlog.error({ err }, 'device could not be created');
-      drivers.set(device.id, { driver: device.driver, error: String((err as Error).message ?? err) });
-    }
-  }
   await Promise.all(
-    [...drivers.entries()].map(async ([id, d]) => {
+    devicesOn.map(async (device) => {
+      const dlog = log.child({ mod: device.driver, device: device.id });
+      const entry: { driver: string; instance?: Driver; error?: string } = { driver: device.driver };
+      drivers.set(device.id, entry);
       try {
-        await d.instance?.start();
+        const def = registry.get(device.driver);
+        if (!def) throw new Error(`unknown driver "${device.driver}"`);
+        entry.instance = await def.create(device, { ...ctx, log: dlog });
       } catch (err) {
-        d.error = String((err as Error).message ?? err);
-        log.error({ mod: d.driver, device: id, err }, 'device failed to start');
+        dlog.error({ err }, 'device could not be created');
+        entry.error = String((err as Error).message ?? err);
+        return;
+      }
+      try {
+        await entry.instance.start();
+      } catch (err) {
+        entry.error = String((err as Error).message ?? err);
+        dlog.error({ err }, 'device failed to start');
       }
     }),
   );

@@ -16,7 +16,11 @@ export interface DriverDefinition<S extends z.ZodObject = z.ZodObject> {
   description: string;
   /** Driver-specific device fields (the common ones are added by runtime/config). */
   schema: S;
-  create(device: DeviceBase & z.infer<S>, ctx: Ctx): Driver;
+  /**
+   * May be async: built-in definitions import their implementation (and its serial-port
+   * bindings) only when a device of that family is configured.
+   */
+  create(device: DeviceBase & z.infer<S>, ctx: Ctx): Driver | Promise<Driver>;
 }
 
 export interface DriverRegistry {

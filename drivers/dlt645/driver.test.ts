@@ -66,8 +66,8 @@ describe('dlt645 config', () => {
     live = await startLive([{ address: A, values: FULL }]);
     // The same address on the same port is a conflict within one agent, but not across two.
     const cfg = { id: 'm', driver: 'dlt645', ...dlt645Schema.parse({ port: live.pair.a, address: A }) };
-    const m1 = d1.create(cfg, live.ctx);
-    const m2 = d2.create(cfg, live.ctx);
+    const m1 = await d1.create(cfg, live.ctx);
+    const m2 = await d2.create(cfg, live.ctx);
     await m1.start();
     await m2.start();
     await Promise.all([m1.stop(), m2.stop()]);

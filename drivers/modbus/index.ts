@@ -3,6 +3,7 @@
 import { defineDriver, type DriverDefinition } from '../../runtime/drivers.ts';
 import { createModbusDevice } from './device.ts';
 import { createModbusBuses } from './ports.ts';
+import { MODBUS_DESCRIPTION } from './definition.ts';
 import { modbusSchema, type ModbusDeviceConfig } from './schema.ts';
 
 export { createModbusDevice, resolveDevice, type ModbusDriver, type ModbusDeviceStats } from './device.ts';
@@ -19,7 +20,7 @@ export function createModbusDriver(): DriverDefinition {
   const buses = createModbusBuses();
   return defineDriver({
     name: 'modbus',
-    description: 'Modbus TCP / RTU / RTU over TCP field devices: coalesced polling, shared bus queues, profiles, writes',
+    description: MODBUS_DESCRIPTION,
     schema: modbusSchema,
     create: (device, ctx) => createModbusDevice(device as ModbusDeviceConfig, ctx, buses),
   });

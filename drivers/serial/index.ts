@@ -2,36 +2,19 @@
 // sensors). The port reopens by itself after an unplug (createSerialLine); each valid frame is
 // a success and each bad frame, port error or silence a failure on the shared device monitor,
 // which owns the device state, the device.fault events and the health counters.
-import { z } from 'zod';
-import { defineDriver, type DeviceBase } from '../../runtime/drivers.ts';
-import { duration } from '../../runtime/config/units.ts';
+import { defineDriver } from '../../runtime/drivers.ts';
 import type { Ctx, DeviceHealth, Driver } from '../../runtime/types.ts';
 import { createDeviceMonitor } from '../common/device-monitor.ts';
 import { createSerialLine } from '../common/serial-line.ts';
 import { createBinaryDecoder } from './binary.ts';
 import type { DecodeResult, Decoder, DecoderStats } from './decoder.ts';
-import { formatSchema, lineShape, type SerialFormat, type SerialProfile } from './format.ts';
+import type { SerialFormat, SerialProfile } from './format.ts';
 import { createNmeaDecoder } from './nmea.ts';
-import { loadProfile, profileNames } from './profiles.ts';
+import { loadProfile } from './profiles.ts';
+import { SERIAL_DESCRIPTION, serialSchema, type SerialConfig } from './schema.ts';
 import { createTextDecoder } from './text.ts';
 
-export const serialSchema = z.object({
-  port: z.string().min(1).describe('serial device path, like /dev/ttyUSB1 or /dev/serial/by-id/...'),
-  ...lineShape,
-  profile: z.enum(profileNames() as [string, ...string[]]).optional().describe('built-in sensor profile (or give format)'),
-  format: formatSchema.optional(),
-  minInterval: duration('1ms', '1d').optional().describe('at most one reading per point per this interval (default: every frame)'),
-  silenceTimeout: duration('100ms', '7d').prefault('30s').describe('no valid frame for this long counts as a failure'),
-  reopen: z
-    .strictObject({
-      min: duration('10ms', '1h').prefault('500ms').describe('first delay before reopening a lost port'),
-      max: duration('10ms', '1d').prefault('30s').describe('longest delay between reopen attempts'),
-    })
-    .prefault({})
-    .describe('backoff for reopening the port after an unplug'),
-});
-
-export type SerialConfig = DeviceBase & z.infer<typeof serialSchema>;
+export { serialSchema, SERIAL_DESCRIPTION, type SerialConfig } from './schema.ts';
 
 /** A device config the driver cannot run with (caught at create, named by device and key). */
 export class SerialConfigError extends Error {
@@ -166,7 +149,7 @@ export function createSerialDriver(cfg: SerialConfig, ctx: Ctx): SerialDriver {
 
 export const serialDriver = defineDriver({
   name: 'serial',
-  description: `Sensors streaming on a serial line: built-in profiles (${profileNames().join(', ')}) or inline text/binary/NMEA framing`,
+  description: SERIAL_DESCRIPTION,
   schema: serialSchema,
   create: (device, ctx) => createSerialDriver(device, ctx),
 });
