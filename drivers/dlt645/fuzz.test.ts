@@ -4,17 +4,11 @@
 import { describe, expect, it } from 'vitest';
 import { FrameError, createFrameParser, decodeFrame, encodeFrame, type Frame } from './codec.ts';
 import { DLT645_POINTS, decodeValue, encodeValue } from './points.ts';
+import { createPrng } from '../../runtime/prng.ts';
 
-/** mulberry32: small seeded PRNG so a failure replays exactly. */
+/** A seeded PRNG so a failure replays exactly. */
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = createPrng(seed);
   const int = (n: number) => Math.floor(next() * n);
   const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
   return { next, int, bytes };

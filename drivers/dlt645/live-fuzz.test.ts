@@ -4,6 +4,7 @@
 // The fault sequence is fixed; which exchange each fault hits depends on timing.
 import { afterEach, describe, expect, it } from 'vitest';
 import { startLive, until, sleep, type Live } from './live.fixture.ts';
+import { createPrng } from '../../runtime/prng.ts';
 
 const A = '000000001234';
 const B = '000000005678';
@@ -17,16 +18,8 @@ afterEach(async () => {
   live = undefined;
 });
 
-/** mulberry32, fixed seed: the same sequence of line faults every run. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Fixed seed: the same sequence of line faults every run. */
+const prng = createPrng;
 
 describe('dlt645 live fuzz (seed 645)', () => {
   it('accepts only correct values whatever the line does to replies', async () => {

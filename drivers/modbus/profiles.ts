@@ -4,10 +4,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { int, parseErrorMap, section, text } from '../../runtime/config/fields.ts';
-import { formatPath } from '../../runtime/config/loader.ts';
+import { formatPath, lineOf } from '../../runtime/config/loader.ts';
 import { pointList, type ModbusPoint } from './point-schema.ts';
 
 export const PROFILES_DIR = fileURLToPath(new URL('./profiles/', import.meta.url));
@@ -100,23 +100,6 @@ function describePath(data: unknown, p: readonly PropertyKey[]): string {
     return tail ? `${head}.${tail}` : head;
   }
   return formatPath(p as (string | number)[]) || 'file';
-}
-
-function lineOf(doc: Document, lc: LineCounter, p: readonly PropertyKey[]): number | undefined {
-  let node: unknown = doc.contents;
-  let offset = (doc.contents as { range?: [number] } | null)?.range?.[0];
-  for (const seg of p) {
-    if (isMap(node)) {
-      const pair = node.items.find((it) => isScalar(it.key) && String(it.key.value) === String(seg));
-      if (!pair) break;
-      offset = (pair.key as { range?: [number] }).range?.[0] ?? offset;
-      node = pair.value;
-    } else if (isSeq(node) && typeof seg === 'number' && node.items[seg] !== undefined) {
-      node = node.items[seg];
-      offset = (node as { range?: [number] }).range?.[0] ?? offset;
-    } else break;
-  }
-  return offset === undefined ? undefined : lc.linePos(offset).line;
 }
 
 /**

@@ -13,17 +13,7 @@ export const UNITS: Record<SimPoint, string> = {
   lamp_level: '%',
 };
 
-/** mulberry32: tiny, fast, good enough for simulated noise; same seed -> same stream. */
-export function createPrng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { createPrng } from '../../runtime/prng.ts';
 
 /** Standard normal from two uniforms (Box-Muller). */
 export function gauss(rand: () => number): number {

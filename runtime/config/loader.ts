@@ -104,7 +104,7 @@ export function formatPath(p: readonly (string | number | symbol)[]): string {
  * of a block mapping starts a line later, and an empty value has no useful position); a
  * missing entry falls back to the mapping that should hold it.
  */
-function lineOf(doc: Document, lc: LineCounter, p: readonly (string | number | symbol)[]): number | undefined {
+export function lineOf(doc: Document, lc: LineCounter, p: readonly (string | number | symbol)[]): number | undefined {
   let node: unknown = doc.contents;
   let offset = (doc.contents as { range?: [number] } | null)?.range?.[0] ?? 0;
   for (const seg of p) {

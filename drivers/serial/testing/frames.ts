@@ -47,17 +47,8 @@ export function nmeaSentence(body: string): string {
   return `$${body}*${x.toString(16).toUpperCase().padStart(2, '0')}\r\n`;
 }
 
-/** Deterministic PRNG (mulberry32) for fuzz tests: same seed, same bytes. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG for fuzz tests: same seed, same bytes. */
+export { createPrng as prng } from '../../../runtime/prng.ts';
 
 /** The simulated device: opens the `b` side and writes what the test gives it. */
 export interface Peer {
