@@ -12,15 +12,7 @@ import { createMeterSimulator, type MeterSimulator, type SimMeterSpec } from './
 
 export const realClock = (): Clock => ({ now: () => Date.now(), mono: () => performance.now(), trusted: () => true, flag: () => undefined });
 
-export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep, until } from '../../test/helpers/wait.ts';
 
 export interface Live {
   pair: PtyPair;

@@ -6,6 +6,7 @@ import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { sleep } from './wait.ts';
 import mqtt, { type MqttClient, type IClientOptions, type IClientPublishOptions } from 'mqtt';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
@@ -227,9 +228,7 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { sleep };
 
 // ---------------------------------------------------------------------------------------------
 // Platform stand-in: subscribes, collects messages, sends MQTT 5 requests.

@@ -42,12 +42,4 @@ export function deviceConfig(id: string, input: ModbusConfigInput, extra: { offl
   return { id, driver: 'modbus', ...extra, ...modbusSchema.parse(input) };
 }
 
-export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep, until } from '../../../test/helpers/wait.ts';
