@@ -42,6 +42,8 @@ export interface Agent {
   log: Log;
   health(): AgentHealth;
   http?: HttpServer;
+  /** The embedded Node-RED when loaded (deploys replace its flows through setFlows). */
+  readonly flows?: FlowsHost;
   /** Writes a device point through its driver (commands, flows). Rejects with a WriteError. */
   write(device: string, point: string, value: unknown): Promise<void>;
   /** Stops everything; resolves when the outbox is closed. Idempotent. */
@@ -244,7 +246,13 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       log.info({ reason, ms: Math.round(clock.mono() - t0) }, 'agent stopped');
     })());
 
-  return { bus, outbox, log, health: () => health.snapshot(), http, write, stop };
+  return {
+    bus, outbox, log, http, write, stop,
+    health: () => health.snapshot(),
+    get flows() {
+      return flows;
+    },
+  };
 }
 
 function createUplinkFor(config: WaysideConfig, deps: { log: Log; outbox: Outbox; clock: ReturnType<typeof createClock> }) {

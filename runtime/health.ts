@@ -95,6 +95,7 @@ export function createHealth(src: HealthSources): { snapshot(): AgentHealth } {
       if (outbox.diskFull) problems.push('outbox disk full');
       const flows = src.flows?.();
       if (flows && flows.state !== 'running') problems.push(`flows ${flows.state}${flows.lastError ? ': ' + flows.lastError : ''}`);
+      if (flows?.unknownTypes?.length) problems.push(`flows use unknown node types: ${flows.unknownTypes.join(', ')}`);
       for (const d of devices) if (d.state === 'offline' || d.state === 'degraded') problems.push(`device ${d.device} ${d.state}`);
       return {
         v: 1,

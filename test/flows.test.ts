@@ -93,6 +93,8 @@ describe('flows in the agent', () => {
 
     const h = (await (await fetch(a.url('/healthz'))).json()) as AgentHealth;
     expect(h.flows).toMatchObject({ state: 'running', unknownTypes: ['no-such-node'], flows: 2 });
+    expect(h.status).toBe('degraded');
+    expect(h.problems).toContain('flows use unknown node types: no-such-node');
     expect(h.flows!.nodeErrors).toBeGreaterThanOrEqual(2);
     // The error loop's errors do not hide the throwing node's: each failing node is listed.
     const byNode = Object.values(h.flows!.errorsByNode ?? {}).map((e) => e.lastError);
