@@ -90,7 +90,14 @@ export function createSender(cfg: SenderConfig, deps: SenderDeps): Sender {
 
   const next = (): StoredRecord | undefined => {
     if (bufAt >= buf.length) {
-      buf = deps.outbox.peek(page, cursor);
+      try {
+        buf = deps.outbox.peek(page, cursor);
+      } catch (err) {
+        // The outbox is closing (agent stop) or failing: send nothing more now, never throw
+        // into the MQTT client's callbacks.
+        deps.log.warn({ err }, 'outbox peek failed');
+        buf = [];
+      }
       bufAt = 0;
       if (buf.length === 0) return undefined;
       cursor = buf[buf.length - 1].seq;
