@@ -3,17 +3,11 @@
 // fault that clears after replug. (The randomized live-bus test is live-fuzz.test.ts.)
 import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startLive, until, sleep, type Live } from './live.fixture.ts';
-
-const A = '000000001234';
-const B = '000000005678';
-const VALUES = { energy_total: 1206.42, voltage_a: 220.1, current_a: -5.123, power_total: 1.2345, frequency: 50.01 };
-const POINTS = Object.keys(VALUES);
+import { A, closeLive, POINTS, startLive, until, VALUES, type Live } from './live.fixture.ts';
 
 let live: Live | undefined;
 afterEach(async () => {
-  live?.sim.setMangle(undefined);
-  await live?.close();
+  await closeLive(live);
   live = undefined;
 });
 

@@ -3,18 +3,12 @@
 // wrong value, every failure is counted by kind, and the meters read normally once it stops.
 // The fault sequence is fixed; which exchange each fault hits depends on timing.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startLive, until, sleep, type Live } from './live.fixture.ts';
+import { A, B, closeLive, POINTS, startLive, until, sleep, VALUES, type Live } from './live.fixture.ts';
 import { createPrng } from '../../runtime/prng.ts';
-
-const A = '000000001234';
-const B = '000000005678';
-const VALUES = { energy_total: 1206.42, voltage_a: 220.1, current_a: -5.123, power_total: 1.2345, frequency: 50.01 };
-const POINTS = Object.keys(VALUES);
 
 let live: Live | undefined;
 afterEach(async () => {
-  live?.sim.setMangle(undefined);
-  await live?.close();
+  await closeLive(live);
   live = undefined;
 });
 

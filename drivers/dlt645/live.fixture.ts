@@ -14,6 +14,18 @@ export const realClock = (): Clock => ({ now: () => Date.now(), mono: () => perf
 
 export { sleep, until } from '../../test/helpers/wait.ts';
 
+/** Two meter addresses and the values the fault tests serve. */
+export const A = '000000001234';
+export const B = '000000005678';
+export const VALUES = { energy_total: 1206.42, voltage_a: 220.1, current_a: -5.123, power_total: 1.2345, frequency: 50.01 };
+export const POINTS = Object.keys(VALUES);
+
+/** afterEach: undo any reply mangling and close the bus. */
+export async function closeLive(live: Live | undefined): Promise<void> {
+  live?.sim.setMangle(undefined);
+  await live?.close();
+}
+
 export interface Live {
   pair: PtyPair;
   sim: MeterSimulator;
