@@ -17,10 +17,21 @@ export interface DriverDefinition<S extends z.ZodObject = z.ZodObject> {
   /** Driver-specific device fields (the common ones are added by runtime/config). */
   schema: S;
   /**
+   * Checks across the driver's own fields that a field schema cannot express ("profile or
+   * format, not both"). Run by the config loader, so `wayside check` reports them with
+   * file:line; `path` is relative to the device.
+   */
+  check?(device: DeviceBase & z.infer<S>): DeviceIssue[];
+  /**
    * May be async: built-in definitions import their implementation (and its serial-port
    * bindings) only when a device of that family is configured.
    */
   create(device: DeviceBase & z.infer<S>, ctx: Ctx): Driver | Promise<Driver>;
+}
+
+export interface DeviceIssue {
+  path: (string | number)[];
+  message: string;
 }
 
 export interface DriverRegistry {

@@ -193,9 +193,13 @@ function deviceSchema(registry: DriverRegistry): z.ZodType<RawDevice> {
     for (const k of Object.keys(def.schema.shape)) {
       if (k in common || k === 'driver') throw new Error(`driver "${def.name}": its schema redefines the common device field "${k}"`);
     }
-    return section({ ...def.schema.shape, ...common, driver: z.literal(def.name).describe(def.description) }).describe(
-      `${def.name}: ${def.description}`,
-    );
+    const shape = section({ ...def.schema.shape, ...common, driver: z.literal(def.name).describe(def.description) });
+    const checked = def.check
+      ? shape.superRefine((device, ctx) => {
+          for (const issue of def.check!(device as never)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+        })
+      : shape;
+    return checked.describe(`${def.name}: ${def.description}`);
   });
   // The union's own error is the one an operator sees for a missing or misspelt driver,
   // instead of zod's "no matching discriminator".
