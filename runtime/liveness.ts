@@ -1,8 +1,8 @@
 // Device liveness: a device that sends no reading for offlineAfterMs (monotonic) raises
 // `device.offline`; its next reading clears it. A device that never reports at all goes
 // offline offlineAfterMs after start, so a dead-on-arrival sensor is noticed too.
-import { newId } from './ids.ts';
-import type { Ctx, Reading, WaysideEvent } from './types.ts';
+import { emitEvent } from './events.ts';
+import type { Ctx, Reading } from './types.ts';
 
 export interface LivenessDevice { id: string; offlineAfterMs: number }
 
@@ -40,18 +40,7 @@ export function createLiveness(ctx: Ctx, devices: LivenessDevice[], opts: { tick
   let timer: NodeJS.Timeout | undefined;
 
   const emit = (st: DeviceState, state: 'raise' | 'clear', data: Record<string, unknown>): void => {
-    const ev: WaysideEvent = {
-      id: newId(),
-      type: OFFLINE_EVENT,
-      device: st.id,
-      severity: state === 'raise' ? 'warning' : 'info',
-      state,
-      ts: clock.now(),
-      data,
-    };
-    const flag = clock.flag();
-    if (flag) ev.clock = flag;
-    bus.emit('event', ev);
+    emitEvent(ctx, { type: OFFLINE_EVENT, device: st.id, severity: state === 'raise' ? 'warning' : 'info', state, data });
   };
 
   const onReading = (r: Reading): void => {

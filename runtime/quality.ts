@@ -2,7 +2,7 @@
 // spike, flatline and stale. Each stateful fault raises an event once and clears it when the
 // point is healthy again; a spike is a one-shot event. Active faults degrade the device in
 // health, so a meter that answers but reports nonsense is not shown as fine.
-import { newId } from './ids.ts';
+import { emitEvent } from './events.ts';
 import type { PointChecks } from './config/index.ts';
 import type { Ctx, Reading } from './types.ts';
 
@@ -41,15 +41,12 @@ export function createQuality(ctx: Ctx, points: QualityPoint[], opts: { tickMs?:
   let timer: NodeJS.Timeout | undefined;
 
   const emit = (st: PointState, fault: QualityFault | 'spike', state: 'raise' | 'clear' | undefined, data: Record<string, unknown>) => {
-    bus.emit('event', {
-      id: newId(),
+    emitEvent(ctx, {
       type: `point.${fault}`,
       device: st.q.device,
       point: st.q.point,
       severity: state === 'clear' ? 'info' : 'warning',
       ...(state ? { state } : {}),
-      ts: clock.now(),
-      clock: clock.flag(),
       data,
     });
   };

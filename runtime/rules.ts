@@ -2,8 +2,8 @@
 // clock) and hysteresis so a value hovering at the threshold does not flap.
 // A pending change is confirmed either by a reading or by the tick once forMs has passed
 // since the condition started holding (slow sensors report less often than forMs).
-import { newId } from './ids.ts';
-import type { Ctx, Reading, Severity, WaysideEvent } from './types.ts';
+import { emitEvent } from './events.ts';
+import type { Ctx, Reading, Severity } from './types.ts';
 
 export interface ThresholdRule {
   id: string;
@@ -67,20 +67,16 @@ export function createRules(ctx: Ctx, rules: ThresholdRule[], opts: { tickMs?: n
     st.raised = !st.raised;
     st.pendingSince = undefined;
     pending.delete(st);
-    const ev: WaysideEvent = {
-      id: newId(),
+    const state = st.raised ? 'raise' : 'clear';
+    log.info({ rule: r.id, device: r.device, point: r.point, state, value: st.lastValue }, 'rule fired');
+    emitEvent(ctx, {
       type: r.event,
       device: r.device,
       point: r.point,
       severity: st.raised ? r.severity : 'info',
-      state: st.raised ? 'raise' : 'clear',
-      ts: clock.now(),
+      state,
       data: { rule: r.id, value: st.lastValue, threshold: st.threshold },
-    };
-    const flag = clock.flag();
-    if (flag) ev.clock = flag;
-    log.info({ rule: r.id, device: r.device, point: r.point, state: ev.state, value: st.lastValue }, 'rule fired');
-    bus.emit('event', ev);
+    });
   };
 
   const evaluate = (st: RuleState, v: number, mono: number): void => {

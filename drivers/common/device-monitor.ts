@@ -5,7 +5,7 @@
 //   starting --ok--> online --fail--> degraded --fail x offlineAfter--> offline --ok--> online
 //                                                      (device.fault raise)        (device.fault clear,
 //                                                                                    data.recovered = true)
-import { newId } from '../../runtime/ids.ts';
+import { emitEvent } from '../../runtime/events.ts';
 import type { Ctx, DeviceHealth, DeviceState, Reading } from '../../runtime/types.ts';
 
 /** What went wrong in one exchange; counted separately in health and /metrics. */
@@ -45,14 +45,11 @@ export function createDeviceMonitor(ctx: Ctx, info: { device: string; driver: st
   const byKind: Partial<Record<FaultKind, number>> = {};
 
   const event = (state: 'raise' | 'clear', data: Record<string, unknown>) =>
-    ctx.bus.emit('event', {
-      id: newId(),
+    emitEvent(ctx, {
       type: 'device.fault',
       device: info.device,
       severity: state === 'raise' ? 'warning' : 'info',
       state,
-      ts: ctx.clock.now(),
-      clock: ctx.clock.flag(),
       data: { driver: info.driver, ...data },
     });
 

@@ -5,7 +5,7 @@
 // for one timeout per attempt, and nextDelay() spaces the attempts out. An error reply means
 // the meter is alive but refuses one point: the device stays online, the point gets its own
 // device.point_fault event, and is asked less often while it keeps refusing.
-import { newId } from '../../runtime/ids.ts';
+import { emitEvent } from '../../runtime/events.ts';
 import type { Ctx, DeviceHealth, Driver } from '../../runtime/types.ts';
 import { createDeviceMonitor, type FaultKind } from '../common/device-monitor.ts';
 import { BROADCAST_ADDRESS, CTRL_ERROR, addressFromBytes, CTRL_FOLLOW_UP, FN_READ_ADDRESS, FN_READ_DATA, diFromBytes, type Frame } from './codec.ts';
@@ -75,9 +75,9 @@ export function createDlt645Driver(cfg: Dlt645DeviceConfig, ctx: Ctx, ports: Por
   };
 
   const pointEvent = (def: PointDef, state: 'raise' | 'clear', data: Record<string, unknown>) =>
-    ctx.bus.emit('event', {
-      id: newId(), type: 'device.point_fault', device: cfg.id, point: def.name,
-      severity: state === 'raise' ? 'warning' : 'info', state, ts: ctx.clock.now(), clock: ctx.clock.flag(),
+    emitEvent(ctx, {
+      type: 'device.point_fault', device: cfg.id, point: def.name,
+      severity: state === 'raise' ? 'warning' : 'info', state,
       data: { driver: 'dlt645', address, di: def.di, ...data },
     });
 

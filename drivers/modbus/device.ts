@@ -1,7 +1,7 @@
 // One Modbus device: polls its coalesced read plan through the shared port queue on a fixed
 // schedule, decodes and emits readings (deadband, heartbeat), reports every failed exchange to
 // the device monitor by kind, backs off while failing, and serves writes through the same queue.
-import { newId } from '../../runtime/ids.ts';
+import { emitEvent } from '../../runtime/events.ts';
 import type { Ctx, DeviceHealth, Driver } from '../../runtime/types.ts';
 import { createDeviceMonitor, type DeviceMonitor } from '../common/device-monitor.ts';
 import { decodeRegisters, isBitTable, pointWidth, toEngineering } from './codec.ts';
@@ -124,8 +124,8 @@ export function createModbusDevice(cfg: ModbusDeviceConfig, ctx: Ctx, buses: Mod
     if (blockErrors.get(b) === sig) return;
     blockErrors.set(b, sig);
     log.warn({ kind: e.kind, fn: b.fn, address: b.address, count: b.count, err: e.message }, 'modbus read failed');
-    ctx.bus.emit('event', {
-      id: newId(), type: 'device.error', device: cfg.id, severity: 'warning', ts: clock.now(), clock: clock.flag(),
+    emitEvent(ctx, {
+      type: 'device.error', device: cfg.id, severity: 'warning',
       data: {
         driver: 'modbus', kind: e.kind, unitId: cfg.unitId, function: b.fn, address: b.address, count: b.count,
         points: b.points.map((p) => p.name), exception: e.exceptionCode, exceptionName: e.exceptionCode === undefined ? undefined : exceptionName(e.exceptionCode),

@@ -3,21 +3,13 @@
 // config could not, and both get the same messages.
 import { z } from 'zod';
 import { bool, expected, int, num, oneOf, section, text } from '../../runtime/config/fields.ts';
-import { isBitTable, ORDERS, pointWidth, POINT_TYPES, TABLES, type Order, type PointType, type Table } from './codec.ts';
+import { isBitTable, ORDERS, pointWidth, POINT_TYPES, TABLES, type CodecPoint } from './codec.ts';
 
 const POINT_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** A validated point with every default filled in. */
-export interface ModbusPoint {
-  name: string;
-  table: Table;
+export interface ModbusPoint extends CodecPoint {
   address: number;
-  type: PointType;
-  order: Order;
-  bit?: number;
-  length?: number;
-  scale: number;
-  offset: number;
   unit?: string;
   deadband?: number;
   writable: boolean;
