@@ -34,8 +34,8 @@ devices:
 const cfgSrc = cfg.replace('wayside.yaml', 'wayside-src.yaml');
 writeFileSync(cfgSrc, readFileSync(cfg, 'utf8').replace('/state', '/state-src'));
 const V8_FLAGS = ['--max-semi-space-size=2']; // as bin/wayside starts the agent
-const agent = spawn(node, [...V8_FLAGS, path.join(root, 'dist/runtime/cli.js'), 'run', '--config', cfg], { stdio: ['ignore', 'inherit', 'inherit'] });
-const fromSource = spawn(node, [...V8_FLAGS, path.join(root, 'runtime/cli.ts'), 'run', '--config', cfgSrc], { stdio: ['ignore', 'inherit', 'inherit'] });
+const agent = spawn(node, [...V8_FLAGS, path.join(root, 'dist/main.js'), 'run', '--config', cfg], { stdio: ['ignore', 'inherit', 'inherit'] });
+const fromSource = spawn(node, [...V8_FLAGS, path.join(root, 'main.ts'), 'run', '--config', cfgSrc], { stdio: ['ignore', 'inherit', 'inherit'] });
 const bare = spawn(node, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
 try {
   const [a, s, b] = await Promise.all([agent, fromSource, bare].map((p) => sampleFootprint(p.pid!, seconds)));

@@ -16,6 +16,7 @@ import { pointWidth } from '../drivers/modbus/codec.ts';
 import { deviceConfig, realClock } from '../drivers/modbus/testing/ctx.ts';
 import type { PointInput } from '../drivers/modbus/point-schema.ts';
 import { createImage, startTcpSim } from '../drivers/modbus/testing/sim.ts';
+import { clockIds } from '../runtime/ids.ts';
 
 const DEVICES = Number(process.env.MODBUS_BENCH_DEVICES ?? 50);
 const SECONDS = Number(process.env.MODBUS_BENCH_SECONDS ?? 20);
@@ -48,7 +49,7 @@ if (process.argv[2] === '--sims') {
   const bus = createBus(log);
   let readings = 0;
   bus.on('reading', 'bench', () => readings++);
-  const ctx: Ctx = { bus, log, clock: realClock };
+  const ctx: Ctx = { bus, log, clock: realClock, newId: clockIds(realClock) };
   const def = createModbusDriver();
   const points = pointMap();
   const devs = ports.map((port, i) =>

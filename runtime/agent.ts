@@ -19,6 +19,8 @@ import { createRules } from './rules.ts';
 import { createSummarizer } from './summarizer.ts';
 import type { Bus, Ctx, DeviceHealth, Driver, Log, Outbox } from './types.ts';
 import { createUplink } from './uplink/index.ts';
+import { clockIds } from './ids.ts';
+import type { Service } from './service.ts';
 import type { FlowsHost } from '../flows/host.ts';
 
 export const WAYSIDE_VERSION: string = (
@@ -28,6 +30,8 @@ export const WAYSIDE_VERSION: string = (
 export interface AgentOptions {
   config: WaysideConfig;
   registry: DriverRegistry;
+  /** Services in start order (the composition root's list: devices, flows, ...). */
+  services?: Service[];
   log?: Log;
   /**
    * Diagnostics: a file that gets the id of every record once `append` reported it durable,
@@ -71,7 +75,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
 
   const clock = createClock({ trust: config.clock.trust, stateDir, log: log.child({ mod: 'clock' }) });
   const bus = createBus(log);
-  const ctx: Ctx = { bus, log, clock };
+  const ctx: Ctx = { bus, log, clock, newId: clockIds(clock) };
   const policy = createPolicy(config);
 
   const outbox = openOutbox(

@@ -1,10 +1,19 @@
-// The `wayside` command: run | check | demo | version.
+// The `wayside` command: run | check | demo | version. The composition root (main.ts) hands in
+// what the product is made of (driver families, services); this file knows none of them.
 import { parseArgs } from 'node:util';
-import { builtinDrivers } from '../drivers/index.ts';
 import { startAgent, WAYSIDE_VERSION } from './agent.ts';
-import { ConfigError, loadConfig, parseDuration } from './config/index.ts';
-import { createDriverRegistry } from './drivers.ts';
+import { ConfigError, loadConfig, parseDuration, type WaysideConfig } from './config/index.ts';
+import { createDriverRegistry, type DriverDefinition } from './drivers.ts';
 import { createLog } from './log.ts';
+import type { Service } from './service.ts';
+
+/** What the composition root plugs into the CLI. */
+export interface CliApp {
+  /** Fresh driver definitions (each call: its own port registries). */
+  drivers(): DriverDefinition[];
+  /** The services of one agent, in start order. */
+  services(config: WaysideConfig): Service[];
+}
 
 const USAGE = `wayside ${WAYSIDE_VERSION} - edge agent for sensing gateways and smart lamp poles
 
@@ -15,7 +24,7 @@ usage:
   wayside version
 `;
 
-async function main(argv: string[]): Promise<number> {
+async function main(argv: string[], app: CliApp): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -27,7 +36,7 @@ async function main(argv: string[]): Promise<number> {
     },
   });
   const cmd = positionals[0];
-  const registry = createDriverRegistry(builtinDrivers());
+  const registry = createDriverRegistry(app.drivers());
 
   if (values.help || !cmd) {
     process.stdout.write(USAGE);
@@ -39,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'demo') {
     const { runDemo } = await import('./demo.ts');
-    await runDemo({ registry, durationMs: values.duration ? parseDuration(values.duration) : undefined, stateDir: values.state });
+    await runDemo({ registry, services: app.services, durationMs: values.duration ? parseDuration(values.duration) : undefined, stateDir: values.state });
     return 0;
   }
   if (cmd === 'run' || cmd === 'check') {
@@ -64,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
-    const agent = await startAgent({ config, registry, log, durableJournal: process.env.WAYSIDE_DURABLE_JOURNAL });
+    const agent = await startAgent({ config, registry, services: app.services(config), log, durableJournal: process.env.WAYSIDE_DURABLE_JOURNAL });
     await new Promise<void>((resolve) => {
       onStop = resolve;
       if (signalled) resolve();
@@ -76,25 +85,28 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
-// A bug must not leave a half-dead agent: log it and exit non-zero so systemd restarts us;
-// the outbox keeps every record that was reported durable.
-process.on('uncaughtException', (err) => {
-  process.stderr.write(`wayside: uncaught exception: ${err.stack ?? err}\n`);
-  process.exit(1);
-});
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    // Stragglers (sockets in TIME_WAIT callbacks, pino flush) must not hold the process.
-    setTimeout(() => process.exit(code), 1000).unref();
-  },
-  (err: unknown) => {
-    if (err instanceof ConfigError) {
-      process.stderr.write(err.message + '\n');
-      process.exit(2);
-    }
-    process.stderr.write(`wayside: ${(err as Error)?.stack ?? String(err)}\n`);
+/** Runs the CLI and exits the process with its code. */
+export function runCli(argv: string[], app: CliApp): void {
+  // A bug must not leave a half-dead agent: log it and exit non-zero so systemd restarts us;
+  // the outbox keeps every record that was reported durable.
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`wayside: uncaught exception: ${err.stack ?? err}\n`);
     process.exit(1);
-  },
-);
+  });
+
+  main(argv, app).then(
+    (code) => {
+      process.exitCode = code;
+      // Stragglers (sockets in TIME_WAIT callbacks, pino flush) must not hold the process.
+      setTimeout(() => process.exit(code), 1000).unref();
+    },
+    (err: unknown) => {
+      if (err instanceof ConfigError) {
+        process.stderr.write(err.message + '\n');
+        process.exit(2);
+      }
+      process.stderr.write(`wayside: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

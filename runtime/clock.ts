@@ -2,10 +2,11 @@
 // until NTP syncs; we stamp readings with an `untrusted` flag until then and, once the sync
 // step is observed, remember the offset for this boot so queued records can be corrected
 // at publish time (correctRecordJson). Windows and timeouts use mono(), which never jumps.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { newId } from './ids.ts';
+import { writeJsonAtomic } from './state.ts';
 import type { Clock, ClockFlag, Log, OutRecord } from './types.ts';
 
 export type ClockTrust = 'auto' | 'ntp' | 'always';
@@ -225,10 +226,8 @@ function saveState(file: string | undefined, state: ClockState, log: Log): void 
   if (!file) return;
   const last = state.boots[state.boots.length - 1];
   try {
-    mkdirSync(dirname(file), { recursive: true });
-    const tmp = `${file}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ ...(last ? { boot: last.boot, offsetMs: last.offsetMs } : {}), ...state }));
-    renameSync(tmp, file); // atomic: a power cut leaves the old or the new file, never half
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    writeJsonAtomic(file, { ...(last ? { boot: last.boot, offsetMs: last.offsetMs } : {}), ...state });
   } catch (err) {
     log.error({ err, file }, 'cannot persist clock state');
   }

@@ -11,6 +11,7 @@ import mqtt from 'mqtt';
 import { startAgent } from './agent.ts';
 import { parseConfig } from './config/index.ts';
 import type { DriverRegistry } from './drivers.ts';
+import type { Service } from './service.ts';
 import { createLog } from './log.ts';
 import type { OutRecord, Reading, Summary, WaysideEvent } from './types.ts';
 
@@ -39,6 +40,8 @@ rules:
 
 export interface DemoOptions {
   registry: DriverRegistry;
+  /** The agent's services (the composition root's list). */
+  services?: (config: import('./config/index.ts').WaysideConfig) => Service[];
   durationMs?: number;
   stateDir?: string;
   print?: (line: string) => void;
@@ -66,7 +69,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   print(`[platform] broker on mqtt://127.0.0.1:${port}, listening on wayside/v1/#`);
 
   const log = createLog({ level: process.env.WAYSIDE_LOG_LEVEL ?? 'warn', fd: 2 });
-  const agent = await startAgent({ config, registry: opts.registry, log });
+  const agent = await startAgent({ config, registry: opts.registry, services: opts.services?.(config), log });
   const addr = agent.http?.address();
   print(`[agent] pole-demo running; health at http://${addr?.host}:${addr?.port}/healthz, state in ${stateDir}`);
 

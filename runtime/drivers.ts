@@ -23,10 +23,34 @@ export interface DriverDefinition<S extends z.ZodObject = z.ZodObject> {
    */
   check?(device: DeviceBase & z.infer<S>): DeviceIssue[];
   /**
+   * Checks that span the family's devices (two devices with one address on one port, port
+   * settings that disagree). `devices` are this family's enabled and disabled devices with their
+   * index in the config's `devices` list; issue paths are relative to the device at `index`.
+   */
+  checkAll?(devices: { index: number; device: DeviceBase & z.infer<S> }[]): (DeviceIssue & { index: number })[];
+  /**
+   * The points a device has, when the driver knows them from its config or profile (the
+   * birth message describes them; the loader refuses a perPoint entry or rule for a point that
+   * is not there). Undefined = the driver cannot tell (any point name is accepted).
+   */
+  points?(device: DeviceBase & z.infer<S>): PointInfo[] | undefined;
+  /**
    * May be async: built-in definitions import their implementation (and its serial-port
    * bindings) only when a device of that family is configured.
    */
   create(device: DeviceBase & z.infer<S>, ctx: Ctx): Driver | Promise<Driver>;
+}
+
+/** One point of a device as the platform and the flow editor see it (like zigbee2mqtt's `exposes`). */
+export interface PointInfo {
+  name: string;
+  type: 'number' | 'boolean' | 'string';
+  unit?: string;
+  writable: boolean;
+  /** Valid range, where the driver or profile knows it. */
+  min?: number;
+  max?: number;
+  description?: string;
 }
 
 export interface DeviceIssue {

@@ -67,3 +67,11 @@ export function idTime(id: string): number {
 
 /** One process-wide generator: ids must be monotonic across every module of the agent. */
 export const newId: IdGen = createIdGen();
+
+/**
+ * Ids stamped from a clock: what every ctx hands out. A generator whose stamp comes from a
+ * payload's timestamp could be pushed into the future by one bad value, so callers never pass one.
+ */
+export function clockIds(clock: { now(): number }, gen: IdGen = newId): () => string {
+  return () => gen(clock.now());
+}

@@ -4,12 +4,13 @@ import { createManualClock, type ManualClock } from './clock.ts';
 import { createLiveness } from './liveness.ts';
 import { silentLog } from './log.ts';
 import type { Ctx, WaysideEvent } from './types.ts';
+import { clockIds } from './ids.ts';
 
 function setup() {
   const log = silentLog();
   const clock = createManualClock();
   const bus = createBus(log);
-  const ctx: Ctx = { bus, log, clock };
+  const ctx: Ctx = { bus, log, clock, newId: clockIds(clock) };
   const events: WaysideEvent[] = [];
   bus.on('event', 'test', (e) => events.push(e));
   const l = createLiveness(ctx, [{ id: 'meter', offlineAfterMs: 10_000 }, { id: 'pm', offlineAfterMs: 60_000 }]);

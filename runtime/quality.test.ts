@@ -4,12 +4,13 @@ import { createManualClock } from './clock.ts';
 import { silentLog } from './log.ts';
 import { createQuality } from './quality.ts';
 import type { Ctx, WaysideEvent } from './types.ts';
+import { clockIds } from './ids.ts';
 
 function setup() {
   const log = silentLog();
   const clock = createManualClock();
   const bus = createBus(log);
-  const ctx: Ctx = { bus, log, clock };
+  const ctx: Ctx = { bus, log, clock, newId: clockIds(clock) };
   const events: WaysideEvent[] = [];
   bus.on('event', 'test', (e) => events.push(e));
   const q = createQuality(ctx, [

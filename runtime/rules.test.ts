@@ -4,6 +4,7 @@ import { createManualClock, type ManualClock } from './clock.ts';
 import { silentLog } from './log.ts';
 import { createRules, type ThresholdRule } from './rules.ts';
 import type { Ctx, Quality, Reading, WaysideEvent } from './types.ts';
+import { clockIds } from './ids.ts';
 
 const hot: ThresholdRule = { id: 'pm-high', device: 'pole', point: 'pm25', above: 75, hysteresis: 5, forMs: 3000, severity: 'warning', event: 'air.pm25_high' };
 
@@ -11,7 +12,7 @@ function setup(rules: ThresholdRule[], trusted = true) {
   const log = silentLog();
   const clock = createManualClock({ trusted, boot: 'b1' });
   const bus = createBus(log);
-  const ctx: Ctx = { bus, log, clock };
+  const ctx: Ctx = { bus, log, clock, newId: clockIds(clock) };
   const events: WaysideEvent[] = [];
   bus.on('event', 'test', (e) => events.push(e));
   const r = createRules(ctx, rules);
@@ -105,7 +106,7 @@ describe('threshold rules', () => {
 
   it('rejects malformed rules with the rule id in the message', () => {
     const { bus, log, clock } = { bus: createBus(silentLog()), log: silentLog(), clock: createManualClock() };
-    const ctx = { bus, log, clock };
+    const ctx = { bus, log, clock, newId: clockIds(clock) };
     expect(() => createRules(ctx, [{ ...hot, above: undefined }])).toThrow(/pm-high.*above.*below/);
     expect(() => createRules(ctx, [hot, hot])).toThrow(/duplicate/);
     expect(() => createRules(ctx, [{ ...hot, hysteresis: -1 }])).toThrow(/hysteresis/);

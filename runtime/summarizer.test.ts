@@ -4,6 +4,7 @@ import { createManualClock, type ManualClock } from './clock.ts';
 import { silentLog } from './log.ts';
 import { createSummarizer, type PointPolicy } from './summarizer.ts';
 import type { Ctx, Quality, Reading, Summary } from './types.ts';
+import { clockIds } from './ids.ts';
 
 const T0 = Date.UTC(2026, 5, 1, 12, 0, 10, 500); // 12:00:10.5
 
@@ -11,7 +12,7 @@ function setup(opts: { trusted?: boolean; policy?: (d: string, p: string) => Poi
   const log = silentLog();
   const clock = createManualClock({ wall: T0, trusted: opts.trusted ?? true, boot: 'b1' });
   const bus = createBus(log);
-  const ctx: Ctx = { bus, log, clock };
+  const ctx: Ctx = { bus, log, clock, newId: clockIds(clock) };
   const out: Summary[] = [];
   bus.on('summary', 'test', (s) => out.push(s));
   const s = createSummarizer(ctx, { policy: opts.policy ?? (() => ({ mode: 'summaries', windowMs: 60_000 })) });

@@ -143,6 +143,8 @@ export interface Ctx {
   bus: Bus;
   log: Log;
   clock: Clock;
+  /** A fresh sortable record id stamped from `clock` (never from a payload's timestamp). */
+  newId(): string;
 }
 
 export type DeviceState = 'starting' | 'online' | 'degraded' | 'offline' | 'stopped';

@@ -14,4 +14,4 @@ cp flows/nodes/*.html flows/nodes/package.json dist/flows/nodes/
 cp flows/examples/*.json dist/flows/examples/
 # Node-RED loads each node through its one-line .js entry next to the .html.
 for f in flows/nodes/*.js; do sed "s#\./src/\([a-z-]*\)\.ts#./src/\1.js#" "$f" > "dist/$f"; done
-echo "wayside: built dist/ (entry dist/runtime/cli.js)"
+echo "wayside: built dist/ (entry dist/main.js)"

@@ -4,6 +4,7 @@ import { createManualClock } from '../../runtime/clock.ts';
 import { silentLog } from '../../runtime/log.ts';
 import type { Reading, WaysideEvent } from '../../runtime/types.ts';
 import { createDeviceMonitor } from './device-monitor.ts';
+import { clockIds } from '../../runtime/ids.ts';
 
 function setup() {
   const log = silentLog();
@@ -13,7 +14,7 @@ function setup() {
   const readings: Reading[] = [];
   bus.on('event', 't', (e) => events.push(e));
   bus.on('reading', 't', (r) => readings.push(r));
-  const m = createDeviceMonitor({ bus, log, clock }, { device: 'meter-1', driver: 'modbus' }, { offlineAfter: 3, maxBackoffMs: 8000 });
+  const m = createDeviceMonitor({ bus, log, clock, newId: clockIds(clock) }, { device: 'meter-1', driver: 'modbus' }, { offlineAfter: 3, maxBackoffMs: 8000 });
   return { m, events, readings, clock };
 }
 

@@ -9,6 +9,7 @@ import { startPtyPair, type PtyPair } from '../../test/helpers/socat.ts';
 import type { Dlt645Driver } from './driver.ts';
 import { createDlt645Definition, dlt645Schema } from './index.ts';
 import { createMeterSimulator, type MeterSimulator, type SimMeterSpec } from './simulator.ts';
+import { clockIds } from '../../runtime/ids.ts';
 
 export const realClock = (): Clock => ({ now: () => Date.now(), mono: () => performance.now(), trusted: () => true, flag: () => undefined });
 
@@ -46,7 +47,8 @@ export async function startLive(meters: SimMeterSpec[], opts: { latencyMs?: numb
   await sim.start();
   const log = silentLog();
   const bus = createBus(log);
-  const ctx: Ctx = { bus, log, clock: realClock() };
+  const clock = realClock();
+  const ctx: Ctx = { bus, log, clock, newId: clockIds(clock) };
   const readings: Reading[] = [];
   const events: WaysideEvent[] = [];
   bus.on('reading', 'test', (r) => readings.push(r));

@@ -8,6 +8,7 @@ import type { Clock, Reading } from '../../runtime/types.ts';
 import { startPtyPair } from '../../test/helpers/socat.ts';
 import { createSerialDriver, serialSchema, type SerialConfig } from './index.ts';
 import { nmeaSentence, openPeer, pms5003Frame, prng } from './testing/frames.ts';
+import { clockIds } from '../../runtime/ids.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -24,7 +25,7 @@ async function run(fields: Record<string, unknown>, stream: Buffer, sentinel: (r
   const readings: Reading[] = [];
   bus.on('reading', 'test', (r) => readings.push(r));
   const cfg = { id: 'fuzz', driver: 'serial', ...serialSchema.parse({ port: pair.a, ...fields }) } as SerialConfig;
-  const driver = createSerialDriver(cfg, { bus, log, clock });
+  const driver = createSerialDriver(cfg, { bus, log, clock, newId: clockIds(clock) });
   await driver.start();
   cleanup.push(() => driver.stop());
   const peer = await openPeer(pair.b);

@@ -14,6 +14,7 @@ import { builtinDrivers } from '../index.ts';
 import { profileSchema } from './format.ts';
 import { createSerialDriver, SerialConfigError, serialSchema, type SerialConfig } from './index.ts';
 import { nmeaSentence, openPeer, PMS_ORDER, pms5003Frame, sds011Frame, type Peer, type Pms5003Values } from './testing/frames.ts';
+import { clockIds } from '../../runtime/ids.ts';
 
 const cleanup: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
@@ -35,7 +36,7 @@ async function rig(fields: Record<string, unknown>) {
   cleanup.push(() => pair.stop());
   const log = silentLog();
   const bus = createBus(log);
-  const ctx: Ctx = { bus, log, clock: realClock };
+  const ctx: Ctx = { bus, log, clock: realClock, newId: clockIds(realClock) };
   const readings: Reading[] = [];
   const faults: WaysideEvent[] = [];
   bus.on('reading', 'test', (r) => readings.push(r));
@@ -243,7 +244,7 @@ describe('serial device config', () => {
     expect(err('  - { id: a, driver: serial, port: /dev/x, format: { type: binary, header: [0x42], length: 4, checksum: none, fields: [{ point: p, at: 3, type: u16be }] } }'))
       .toContain('devices[0].format.fields[0].at: field "p" (u16be at byte 3) ends beyond the frame length 4');
     const create = (fields: Record<string, unknown>) => () =>
-      createSerialDriver({ id: 'a', driver: 'serial', ...serialSchema.parse({ port: '/dev/x', ...fields }) } as SerialConfig, { bus: createBus(silentLog()), log: silentLog(), clock: realClock });
+      createSerialDriver({ id: 'a', driver: 'serial', ...serialSchema.parse({ port: '/dev/x', ...fields }) } as SerialConfig, { bus: createBus(silentLog()), log: silentLog(), clock: realClock, newId: clockIds(realClock) });
     expect(create({})).toThrow(new SerialConfigError('a', 'needs a profile (like pms5003) or a format'));
     expect(create({ profile: 'sds011', format: { type: 'nmea' } })).toThrow('serial device "a": give either profile or format, not both');
   });

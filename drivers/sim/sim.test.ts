@@ -7,6 +7,7 @@ import type { Ctx, Reading } from '../../runtime/types.ts';
 import { builtinDrivers } from '../index.ts';
 import { createSimDriver, simSchema, type SimConfig } from './index.ts';
 import { SIM_POINTS, createPrng, initialState, sample, scheduledLampLevel, type SimPoint } from './model.ts';
+import { clockIds } from '../../runtime/ids.ts';
 
 const NOON_UTC = Date.UTC(2026, 5, 1, 12, 0, 0);
 
@@ -14,7 +15,7 @@ function setup(fields: Record<string, unknown> = {}, wall = NOON_UTC) {
   const log = silentLog();
   const clock = createManualClock({ wall });
   const bus = createBus(log);
-  const ctx: Ctx = { bus, log, clock };
+  const ctx: Ctx = { bus, log, clock, newId: clockIds(clock) };
   const readings: Reading[] = [];
   bus.on('reading', 'test', (r) => readings.push(r));
   const cfg = { id: 'pole-sim', driver: 'sim', ...simSchema.parse({ utcOffset: 0, ...fields }) } as SimConfig;

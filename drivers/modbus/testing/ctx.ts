@@ -4,6 +4,7 @@ import { createBus } from '../../../runtime/bus.ts';
 import { silentLog } from '../../../runtime/log.ts';
 import type { Clock, Ctx, Reading, WaysideEvent } from '../../../runtime/types.ts';
 import { modbusSchema, type ModbusConfigInput, type ModbusDeviceConfig } from '../schema.ts';
+import { clockIds } from '../../../runtime/ids.ts';
 
 export interface Recorded {
   ctx: Ctx;
@@ -25,7 +26,7 @@ export function recordingCtx(): Recorded {
   bus.on('event', 'test', (e) => events.push(e));
   const last = (device: string, point: string) => readings.findLast((r) => r.device === device && r.point === point);
   return {
-    ctx: { bus, log, clock: realClock },
+    ctx: { bus, log, clock: realClock, newId: clockIds(realClock) },
     readings,
     events,
     last,

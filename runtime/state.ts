@@ -1,0 +1,70 @@
+// Small state documents (clock corrections, identity, deployed versions): one JSON file each,
+// written atomically and durably. Write to a temp file, fsync it, rename over the old one, fsync
+// the directory: after a power cut the file holds the old document or the new one, never half,
+// and a rename that returned is not undone. Files are 0600, directories 0700.
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export interface StateDir {
+  /** Absolute path of the directory (created 0700 on first use). */
+  readonly path: string;
+  /** The parsed document, or undefined when the file does not exist. Throws on unreadable JSON (naming the file). */
+  read<T = unknown>(name: string): T | undefined;
+  /** Atomic, fsync'd replace of `name` with `value` as JSON. */
+  write(name: string, value: unknown): void;
+  /** A sub-directory (e.g. one per service). */
+  sub(name: string): StateDir;
+}
+
+export function stateDir(path: string): StateDir {
+  let made = false;
+  const ensure = () => {
+    if (made) return;
+    mkdirSync(path, { recursive: true, mode: 0o700 });
+    made = true;
+  };
+  return {
+    path,
+    read<T>(name: string): T | undefined {
+      const file = join(path, name);
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw err;
+      }
+      try {
+        return JSON.parse(text) as T;
+      } catch (err) {
+        throw new Error(`${file}: not valid JSON: ${(err as Error).message}`, { cause: err });
+      }
+    },
+    write(name, value) {
+      ensure();
+      writeJsonAtomic(join(path, name), value);
+    },
+    sub: (name) => stateDir(join(path, name)),
+  };
+}
+
+/** Atomic, durable replace of `file` with `value` serialized as JSON (mode 0600). */
+export function writeJsonAtomic(file: string, value: unknown): void {
+  const text = JSON.stringify(value, null, 2) + '\n';
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  // The rename lives in the directory: sync it too, or a power cut may bring back the old name.
+  const dfd = openSync(dirname(file), 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
+}
