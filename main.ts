@@ -2,12 +2,28 @@
 // framework (runtime/) the driver families and the services this product is made of; runtime/
 // itself imports none of drivers/, flows/, models/ or provisioning/.
 import { builtinDrivers } from './drivers/index.ts';
+import { createDevicesService } from './drivers/service.ts';
+import { startAgent, type Agent, type AgentOptions } from './runtime/agent.ts';
 import type { CliApp } from './runtime/cli.ts';
 import { runCli } from './runtime/cli.ts';
+import type { WaysideConfig } from './runtime/config/index.ts';
+import type { DriverRegistry } from './runtime/drivers.ts';
+import type { Service } from './runtime/service.ts';
+
+/** The product's services over one driver registry, in start order. */
+export function productServices(_config: WaysideConfig, registry: DriverRegistry): Service[] {
+  const devices = createDevicesService(registry);
+  return [devices];
+}
 
 export const app: CliApp = {
   drivers: builtinDrivers,
-  services: () => [],
+  services: productServices,
 };
+
+/** Starts an agent made of the product's services (tests and embedders use this). */
+export function startWayside(opts: Omit<AgentOptions, 'services'>): Promise<Agent> {
+  return startAgent({ ...opts, services: productServices(opts.config, opts.registry) });
+}
 
 if (import.meta.main) runCli(process.argv.slice(2), app);

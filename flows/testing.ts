@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { builtinDrivers } from '../drivers/index.ts';
-import { startAgent, type Agent } from '../runtime/agent.ts';
+import type { Agent } from '../runtime/agent.ts';
+import { startWayside } from '../main.ts';
 import { parseConfig } from '../runtime/config/index.ts';
 import { createDriverRegistry, defineDriver, type DriverDefinition } from '../runtime/drivers.ts';
 import { silentLog } from '../runtime/log.ts';
@@ -87,7 +88,7 @@ ${yaml}`,
     path.join(dir, 'wayside.yaml'),
     registry,
   );
-  const agent = await startAgent({ config, registry, log: process.env.WAYSIDE_TEST_LOG ? undefined : silentLog() });
+  const agent = await startWayside({ config, registry, log: process.env.WAYSIDE_TEST_LOG ? undefined : silentLog() });
   return {
     agent,
     panels,

@@ -3,7 +3,8 @@
 import { parseArgs } from 'node:util';
 import { startAgent, WAYSIDE_VERSION } from './agent.ts';
 import { ConfigError, loadConfig, parseDuration, type WaysideConfig } from './config/index.ts';
-import { createDriverRegistry, type DriverDefinition } from './drivers.ts';
+import { createDriverRegistry, type DriverDefinition, type DriverRegistry } from './drivers.ts';
+import { AgentStartError } from './errors.ts';
 import { createLog } from './log.ts';
 import type { Service } from './service.ts';
 
@@ -11,8 +12,8 @@ import type { Service } from './service.ts';
 export interface CliApp {
   /** Fresh driver definitions (each call: its own port registries). */
   drivers(): DriverDefinition[];
-  /** The services of one agent, in start order. */
-  services(config: WaysideConfig): Service[];
+  /** The services of one agent, in start order, over the registry the config was loaded with. */
+  services(config: WaysideConfig, registry: DriverRegistry): Service[];
 }
 
 const USAGE = `wayside ${WAYSIDE_VERSION} - edge agent for sensing gateways and smart lamp poles
@@ -48,7 +49,7 @@ async function main(argv: string[], app: CliApp): Promise<number> {
   }
   if (cmd === 'demo') {
     const { runDemo } = await import('./demo.ts');
-    await runDemo({ registry, services: app.services, durationMs: values.duration ? parseDuration(values.duration) : undefined, stateDir: values.state });
+    await runDemo({ registry, services: (c) => app.services(c, registry), durationMs: values.duration ? parseDuration(values.duration) : undefined, stateDir: values.state });
     return 0;
   }
   if (cmd === 'run' || cmd === 'check') {
@@ -73,7 +74,7 @@ async function main(argv: string[], app: CliApp): Promise<number> {
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
-    const agent = await startAgent({ config, registry, services: app.services(config), log, durableJournal: process.env.WAYSIDE_DURABLE_JOURNAL });
+    const agent = await startAgent({ config, registry, services: app.services(config, registry), log, durableJournal: process.env.WAYSIDE_DURABLE_JOURNAL });
     await new Promise<void>((resolve) => {
       onStop = resolve;
       if (signalled) resolve();
@@ -104,6 +105,11 @@ export function runCli(argv: string[], app: CliApp): void {
       if (err instanceof ConfigError) {
         process.stderr.write(err.message + '\n');
         process.exit(2);
+      }
+      if (err instanceof AgentStartError) {
+        // A cause the user can act on (port in use, state dir not writable): one line, no stack.
+        process.stderr.write(`wayside: cannot start: ${err.message}\n`);
+        process.exit(1);
       }
       process.stderr.write(`wayside: ${(err as Error)?.stack ?? String(err)}\n`);
       process.exit(1);

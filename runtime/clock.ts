@@ -2,11 +2,11 @@
 // until NTP syncs; we stamp readings with an `untrusted` flag until then and, once the sync
 // step is observed, remember the offset for this boot so queued records can be corrected
 // at publish time (correctRecordJson). Windows and timeouts use mono(), which never jumps.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { newId } from './ids.ts';
-import { writeJsonAtomic } from './state.ts';
+import { ensureDir, writeJsonAtomic } from './state.ts';
 import type { Clock, ClockFlag, Log, OutRecord } from './types.ts';
 
 export type ClockTrust = 'auto' | 'ntp' | 'always';
@@ -226,7 +226,7 @@ function saveState(file: string | undefined, state: ClockState, log: Log): void 
   if (!file) return;
   const last = state.boots[state.boots.length - 1];
   try {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    ensureDir(dirname(file));
     writeJsonAtomic(file, { ...(last ? { boot: last.boot, offsetMs: last.offsetMs } : {}), ...state });
   } catch (err) {
     log.error({ err, file }, 'cannot persist clock state');

@@ -1,8 +1,11 @@
-// Agent and device health: one snapshot function used by GET /healthz, the MQTT `health`
-// command and the Prometheus collector, so the three never disagree.
+// Agent health: one snapshot function used by GET /healthz, the MQTT `health` command and the
+// Prometheus exposition, so the three never disagree. The framework's own parts (system, clock,
+// event loop, outbox, uplink) have fixed fields; every service adds one named section it owns
+// (devices, flows, ...) and its problems, without this file knowing the section's fields.
 import { statfsSync } from 'node:fs';
 import os from 'node:os';
-import type { FlowsHealth } from '../flows/host.ts';
+import type { LoopDelay } from './loop.ts';
+import type { ServiceHealth } from './service.ts';
 import type { Clock, DeviceHealth, OutboxStats } from './types.ts';
 
 export interface UplinkHealth {
@@ -10,11 +13,7 @@ export interface UplinkHealth {
   connected: boolean;
   since?: number;
   lastError?: string;
-  reconnects?: number;
-  inflight?: number;
-  sent?: number;
-  acked?: number;
-  lastAckTs?: number;
+  [field: string]: unknown;
 }
 
 export interface AgentHealth {
@@ -28,6 +27,8 @@ export interface AgentHealth {
   versions: { wayside: string; node: string; protocol: 1 };
   system: {
     cpuPct: number;
+    /** CPU seconds (user + system) since the process started. */
+    cpuSeconds: number;
     rssBytes: number;
     heapUsedBytes: number;
     load1: number;
@@ -36,12 +37,15 @@ export interface AgentHealth {
     disk?: { path: string; totalBytes: number; freeBytes: number };
   };
   clock: { trusted: boolean };
+  /** Event-loop delay over the last window: a stalled loop delays field-bus timers and keepalive. */
+  loop: LoopDelay;
   outbox: OutboxStats;
   uplink: UplinkHealth;
+  /** The devices service's section (every driver family); empty when no devices service runs. */
   devices: DeviceHealth[];
   bus: { listenerErrors: number };
-  /** Embedded Node-RED, when loaded (flows/host.ts). */
-  flows?: Partial<FlowsHealth> & { state: string; lastError?: string };
+  /** One section per service, under the service's name (flows, ...); their fields are theirs. */
+  [section: string]: any;
 }
 
 export interface HealthSources {
@@ -49,26 +53,32 @@ export interface HealthSources {
   version: string;
   stateDir: string;
   clock: Clock;
+  loop: () => LoopDelay;
   outbox: () => OutboxStats;
   uplink: () => UplinkHealth;
-  devices: () => DeviceHealth[];
   busErrors: () => number;
-  flows?: () => AgentHealth['flows'];
+  /** Sections by service name (in start order). A section that throws is reported, not fatal. */
+  sections: () => { name: string; health: () => ServiceHealth }[];
+  /** Problems the agent itself knows of (a service that failed to start). */
+  problems?: () => string[];
 }
+
+/** Sections a service may not take: they belong to the framework. */
+export const RESERVED_SECTIONS = new Set(['v', 'gateway', 'status', 'problems', 'ts', 'uptimeS', 'versions', 'system', 'clock', 'loop', 'outbox', 'uplink', 'bus']);
 
 export function createHealth(src: HealthSources): { snapshot(): AgentHealth } {
   const started = src.clock.mono();
-  // CPU % of one core since the previous snapshot (or since start).
+  // CPU % of one core since the previous snapshot (or since start): the first read is meaningful.
   let lastCpu = process.cpuUsage();
   let lastMono = started;
-  let lastPct = 0;
+  let lastPct: number | undefined;
 
   const cpuPct = () => {
     const now = src.clock.mono();
     const elapsedMs = now - lastMono;
-    if (elapsedMs >= 500) {
+    if (elapsedMs >= 500 || lastPct === undefined) {
       const used = process.cpuUsage(lastCpu);
-      lastPct = ((used.user + used.system) / 1000 / elapsedMs) * 100;
+      lastPct = elapsedMs > 0 ? ((used.user + used.system) / 1000 / elapsedMs) * 100 : 0;
       lastCpu = process.cpuUsage();
       lastMono = now;
     }
@@ -87,16 +97,22 @@ export function createHealth(src: HealthSources): { snapshot(): AgentHealth } {
   return {
     snapshot() {
       const mem = process.memoryUsage();
+      const cpu = process.cpuUsage();
       const outbox = src.outbox();
       const uplink = src.uplink();
-      const devices = src.devices();
-      const problems: string[] = [];
+      const problems: string[] = [...(src.problems?.() ?? [])];
       if (uplink.enabled && !uplink.connected) problems.push('uplink disconnected');
       if (outbox.diskFull) problems.push('outbox disk full');
-      const flows = src.flows?.();
-      if (flows && flows.state !== 'running') problems.push(`flows ${flows.state}${flows.lastError ? ': ' + flows.lastError : ''}`);
-      if (flows?.unknownTypes?.length) problems.push(`flows use unknown node types: ${flows.unknownTypes.join(', ')}`);
-      for (const d of devices) if (d.state === 'offline' || d.state === 'degraded') problems.push(`device ${d.device} ${d.state}`);
+      const sections: Record<string, unknown> = {};
+      for (const s of src.sections()) {
+        try {
+          const h = s.health();
+          sections[s.name] = h.section;
+          problems.push(...h.problems);
+        } catch (err) {
+          problems.push(`${s.name} health failed: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
       return {
         v: 1,
         gateway: src.gateway,
@@ -107,6 +123,7 @@ export function createHealth(src: HealthSources): { snapshot(): AgentHealth } {
         versions: { wayside: src.version, node: process.versions.node, protocol: 1 },
         system: {
           cpuPct: cpuPct(),
+          cpuSeconds: Math.round((cpu.user + cpu.system) / 1e3) / 1e3,
           rssBytes: mem.rss,
           heapUsedBytes: mem.heapUsed,
           load1: os.loadavg()[0],
@@ -115,11 +132,12 @@ export function createHealth(src: HealthSources): { snapshot(): AgentHealth } {
           disk: disk(),
         },
         clock: { trusted: src.clock.trusted() },
+        loop: src.loop(),
         outbox,
         uplink,
-        devices,
         bus: { listenerErrors: src.busErrors() },
-        ...(flows ? { flows } : {}),
+        devices: [],
+        ...sections,
       };
     },
   };

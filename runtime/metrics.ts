@@ -1,69 +1,84 @@
-// Prometheus exposition of the health snapshot (prom-client). Gauges are filled at scrape
-// time from the same snapshot as /healthz, so nothing is counted twice. prom-client is loaded
-// on the first scrape: a gateway nobody scrapes does not carry its ~6 MB.
+// Prometheus text exposition of the health snapshot, so /metrics and /healthz never disagree.
+// Written by hand (the format is small): no collector starts at first scrape, so the first
+// scrape already reports the process since start (CPU seconds, loop delay since agent start).
+// Counters end in `_total` and are typed counter; levels are gauges.
 import type { AgentHealth } from './health.ts';
+import type { DeviceHealth } from './types.ts';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-export function createMetrics(snapshot: () => AgentHealth): { contentType: string; text(): Promise<string> } {
-  let exporter: Promise<() => Promise<string>> | undefined;
-  return {
-    contentType: METRICS_CONTENT_TYPE,
-    text: async () => (await (exporter ??= createExporter(snapshot)))(),
-  };
+type Labels = Record<string, string>;
+type Sample = [Labels, number];
+
+export interface Metrics {
+  contentType: string;
+  text(): Promise<string>;
 }
 
-async function createExporter(snapshot: () => AgentHealth): Promise<() => Promise<string>> {
-  const { collectDefaultMetrics, Gauge, Registry } = await import('prom-client');
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'wayside_' });
-  const g = (name: string, help: string, labelNames: string[] = []) =>
-    new Gauge({ name: `wayside_${name}`, help, labelNames, registers: [registry] });
+export function createMetrics(snapshot: () => AgentHealth): Metrics {
+  return { contentType: METRICS_CONTENT_TYPE, text: async () => exposition(snapshot()) };
+}
 
-  const up = g('uplink_connected', '1 when the MQTT uplink is connected');
-  const reconnects = g('uplink_reconnects', 'uplink reconnects since start');
-  const sent = g('uplink_sent_records', 'records published since start');
-  const acked = g('uplink_acked_records', 'records acknowledged by the broker since start');
-  const depth = g('outbox_depth_records', 'records waiting in the outbox');
-  const bytes = g('outbox_bytes', 'bytes of records waiting in the outbox');
-  const oldest = g('outbox_oldest_age_seconds', 'age of the oldest waiting record');
-  const dropped = g('outbox_dropped_records', 'records dropped by the outbox, by reason', ['reason']);
-  const diskFull = g('outbox_disk_full', '1 while the disk refuses outbox writes');
-  const fileBytes = g('outbox_file_bytes', 'database + WAL file size');
-  const degraded = g('status_degraded', '1 when the agent reports degraded status');
-  const devState = g('device_up', '1 when the device is online', ['device', 'driver']);
-  const devStateName = g('device_state', '1 for the state the device is in', ['device', 'driver', 'state']);
-  const devErrorsByKind = g('device_errors_by_kind', 'device communication errors since start, by kind', ['device', 'driver', 'kind']);
-  const devQuality = g('device_quality_faults', 'active data-quality faults of the device', ['device', 'driver']);
-  const devErrors = g('device_errors', 'device communication errors since start', ['device', 'driver']);
-  const devReadings = g('device_readings', 'readings produced since start', ['device', 'driver']);
-  const devLast = g('device_last_reading_timestamp_seconds', 'wall time of the last reading', ['device', 'driver']);
-
-  return async () => {
-    const h = snapshot();
-    up.set(h.uplink.connected ? 1 : 0);
-    reconnects.set(h.uplink.reconnects ?? 0);
-    sent.set(h.uplink.sent ?? 0);
-    acked.set(h.uplink.acked ?? 0);
-    depth.set(h.outbox.depth);
-    bytes.set(h.outbox.bytes);
-    oldest.set(h.outbox.oldestAgeMs / 1000);
-    dropped.reset();
-    for (const [reason, n] of Object.entries(h.outbox.droppedByReason)) dropped.set({ reason }, n);
-    diskFull.set(h.outbox.diskFull ? 1 : 0);
-    fileBytes.set(h.outbox.fileBytes);
-    degraded.set(h.status === 'degraded' ? 1 : 0);
-    for (const gauge of [devState, devStateName, devErrorsByKind, devQuality, devErrors, devReadings, devLast]) gauge.reset();
-    for (const d of h.devices) {
-      const l = { device: d.device, driver: d.driver };
-      devState.set(l, d.state === 'online' ? 1 : 0);
-      devStateName.set({ ...l, state: d.state }, 1);
-      devQuality.set(l, d.quality?.length ?? 0);
-      for (const [kind, n] of Object.entries(d.errorsByKind ?? {})) devErrorsByKind.set({ ...l, kind }, n);
-      devErrors.set(l, d.errors);
-      devReadings.set(l, d.readings);
-      if (d.lastReadingTs) devLast.set(l, d.lastReadingTs / 1000);
-    }
-    return registry.metrics();
+export function exposition(h: AgentHealth): string {
+  const out: string[] = [];
+  const metric = (name: string, type: 'gauge' | 'counter', help: string, samples: Sample[] | number | undefined) => {
+    const list: Sample[] = typeof samples === 'number' ? [[{}, samples]] : (samples ?? []);
+    out.push(`# HELP wayside_${name} ${help}`, `# TYPE wayside_${name} ${type}`);
+    for (const [labels, v] of list) if (Number.isFinite(v)) out.push(`wayside_${name}${fmtLabels(labels)} ${v}`);
   };
+  const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+
+  metric('status_degraded', 'gauge', '1 when the agent reports degraded status', h.status === 'degraded' ? 1 : 0);
+  metric('process_cpu_seconds_total', 'counter', 'user + system CPU seconds since the process started', h.system.cpuSeconds);
+  metric('process_resident_memory_bytes', 'gauge', 'resident set size', h.system.rssBytes);
+  metric('process_heap_used_bytes', 'gauge', 'V8 heap in use', h.system.heapUsedBytes);
+  metric('event_loop_delay_seconds', 'gauge', 'event-loop delay over the last window', [
+    [{ quantile: '0.5' }, h.loop.p50Ms / 1000],
+    [{ quantile: '0.99' }, h.loop.p99Ms / 1000],
+    [{ quantile: '1' }, h.loop.maxMs / 1000],
+  ]);
+  if (h.system.disk) metric('state_disk_free_bytes', 'gauge', 'free bytes on the state directory file system', h.system.disk.freeBytes);
+
+  const u = h.uplink;
+  metric('uplink_connected', 'gauge', '1 when the MQTT uplink is connected', u.connected ? 1 : 0);
+  metric('uplink_reconnects_total', 'counter', 'connections re-established after a loss', num(u.reconnects));
+  metric('uplink_connect_failures_total', 'counter', 'connection attempts that failed', num(u.connectFailures));
+  metric('uplink_sent_records_total', 'counter', 'records published (resends count again)', num(u.sent));
+  metric('uplink_acked_records_total', 'counter', 'records acknowledged by the broker', num(u.acked));
+
+  const o = h.outbox;
+  metric('outbox_depth_records', 'gauge', 'records waiting in the outbox', o.depth);
+  metric('outbox_bytes', 'gauge', 'bytes of records waiting in the outbox', o.bytes);
+  metric('outbox_oldest_age_seconds', 'gauge', 'age of the oldest waiting record', o.oldestAgeMs / 1000);
+  metric('outbox_dropped_records_total', 'counter', 'records dropped by the outbox, by reason', Object.entries(o.droppedByReason).map(([reason, n]) => [{ reason }, n]));
+  metric('outbox_disk_full', 'gauge', '1 while the disk refuses outbox writes', o.diskFull ? 1 : 0);
+  metric('outbox_file_bytes', 'gauge', 'database + WAL file size', o.fileBytes);
+  metric('outbox_appended_records_total', 'counter', 'records appended since start', o.appended);
+  metric('outbox_acked_records_total', 'counter', 'records acknowledged and removed since start', o.acked);
+
+  const devices: DeviceHealth[] = Array.isArray(h.devices) ? h.devices : [];
+  const per = (f: (d: DeviceHealth) => number | undefined): Sample[] =>
+    devices.flatMap((d) => {
+      const v = f(d);
+      return v === undefined ? [] : [[{ device: d.device, driver: d.driver }, v] as Sample];
+    });
+  metric('device_up', 'gauge', '1 when the device is online', per((d) => (d.state === 'online' ? 1 : 0)));
+  metric('device_state', 'gauge', '1 for the state the device is in', devices.map((d) => [{ device: d.device, driver: d.driver, state: d.state }, 1]));
+  metric('device_quality_faults', 'gauge', 'active data-quality faults of the device', per((d) => d.quality?.length ?? 0));
+  metric('device_errors_total', 'counter', 'device communication errors since start', per((d) => d.errors));
+  metric(
+    'device_errors_by_kind_total',
+    'counter',
+    'device communication errors since start, by kind',
+    devices.flatMap((d) => Object.entries(d.errorsByKind ?? {}).map(([kind, n]) => [{ device: d.device, driver: d.driver, kind }, n] as Sample)),
+  );
+  metric('device_readings_total', 'counter', 'readings produced since start', per((d) => d.readings));
+  metric('device_last_reading_timestamp_seconds', 'gauge', 'wall time of the last reading', per((d) => (d.lastReadingTs ? d.lastReadingTs / 1000 : undefined)));
+  return out.join('\n') + '\n';
+}
+
+function fmtLabels(l: Labels): string {
+  const keys = Object.keys(l);
+  if (keys.length === 0) return '';
+  return `{${keys.map((k) => `${k}="${l[k].replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`).join(',')}}`;
 }

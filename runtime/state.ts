@@ -2,8 +2,8 @@
 // written atomically and durably. Write to a temp file, fsync it, rename over the old one, fsync
 // the directory: after a power cut the file holds the old document or the new one, never half,
 // and a rename that returned is not undone. Files are 0600, directories 0700.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 
 export interface StateDir {
   /** Absolute path of the directory (created 0700 on first use). */
@@ -20,7 +20,7 @@ export function stateDir(path: string): StateDir {
   let made = false;
   const ensure = () => {
     if (made) return;
-    mkdirSync(path, { recursive: true, mode: 0o700 });
+    ensureDir(path);
     made = true;
   };
   return {
@@ -66,5 +66,31 @@ export function writeJsonAtomic(file: string, value: unknown): void {
     fsyncSync(dfd);
   } finally {
     closeSync(dfd);
+  }
+}
+
+/**
+ * `mkdir -p` that always ends. Node's `mkdirSync(p, { recursive: true })` spins forever (100% CPU,
+ * signals unserved) on a path under /proc, where mkdir answers ENOENT however often it is asked:
+ * this walks up to the nearest existing ancestor and creates each level once, so the error
+ * (ENOENT, EACCES, EROFS, ENOTDIR) comes back with the path it concerns.
+ */
+export function ensureDir(path: string, mode = 0o700): void {
+  const missing: string[] = [];
+  for (let p = resolve(path); ; p = dirname(p)) {
+    try {
+      if (!statSync(p).isDirectory()) throw Object.assign(new Error(`${p} is not a directory`), { code: 'ENOTDIR' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(p) === p) throw err;
+      missing.push(p);
+    }
+  }
+  for (const p of missing.reverse()) {
+    try {
+      mkdirSync(p, { mode });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
   }
 }

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtinDrivers } from '../drivers/index.ts';
-import { startAgent, type Agent } from '../runtime/agent.ts';
+import type { Agent } from '../runtime/agent.ts';
+import { startWayside } from '../main.ts';
 import type { AgentHealth } from '../runtime/health.ts';
 import { parseConfig } from '../runtime/config/index.ts';
 import { createDriverRegistry } from '../runtime/drivers.ts';
@@ -45,7 +46,7 @@ rules:
     path.join(dir, 'wayside.yaml'),
     registry,
   );
-  agent = await startAgent({ config, registry, log: silentLog() });
+  agent = await startWayside({ config, registry, log: silentLog() });
 });
 
 afterAll(async () => {

@@ -97,7 +97,7 @@ describe('flows in the agent', () => {
     expect(h.problems).toContain('flows use unknown node types: no-such-node');
     expect(h.flows!.nodeErrors).toBeGreaterThanOrEqual(2);
     // The error loop's errors do not hide the throwing node's: each failing node is listed.
-    const byNode = Object.values(h.flows!.errorsByNode ?? {}).map((e) => e.lastError);
+    const byNode = Object.values((h.flows!.errorsByNode ?? {}) as Record<string, { lastError: string }>).map((e) => e.lastError);
     expect(byNode.some((e) => /boom from a flow/.test(e)), JSON.stringify(h.flows!.errorsByNode)).toBe(true);
     expect(h.flows!.dropped).toBeGreaterThan(100);
     // The catch loop is cut at 20 errors per catch node per second: over 3 s it adds at most

@@ -11,7 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { builtinDrivers } from '../drivers/index.ts';
-import { startAgent } from '../runtime/agent.ts';
+import { startWayside } from '../main.ts';
 import { parseConfig } from '../runtime/config/index.ts';
 import { createDriverRegistry } from '../runtime/drivers.ts';
 import { silentLog } from '../runtime/log.ts';
@@ -42,7 +42,7 @@ devices:
       path.join(dir, 'wayside.yaml'),
       registry,
     );
-    const agent = await startAgent({ config, registry, log: silentLog() });
+    const agent = await startWayside({ config, registry, log: silentLog() });
     try {
       for (let i = 0; i < 100 && agent.health().outbox.dropped === 0; i++) await sleep(200);
       expect(agent.health().outbox.dropped, 'the cap was never hit').toBeGreaterThan(0);
