@@ -9,10 +9,16 @@ export interface IdGen {
   (now?: number): string;
 }
 
+/** Largest time a ULID can carry (48 bits of ms). */
+const MAX_TIME = 2 ** 48 - 1;
+
 export function createIdGen(): IdGen {
   let lastTime = -1;
   const rand = new Uint8Array(10); // 80 bits
-  return (now = Date.now()) => {
+  return (stamp = Date.now()) => {
+    // A fractional stamp (a monotonic-derived time) once encoded as "undefined" characters; a
+    // non-finite or out-of-range one never gets into an id: it falls back to the host time.
+    let now = Number.isFinite(stamp) && stamp >= 0 && stamp <= MAX_TIME ? Math.floor(stamp) : Date.now();
     if (now <= lastTime) {
       now = lastTime;
       increment(rand);
