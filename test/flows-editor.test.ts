@@ -5,7 +5,7 @@ import bcrypt from 'bcryptjs';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFlowsAgent, waitFor, type FlowsAgent } from '../flows/testing.ts';
+import { startFlowsAgent, waitFor, type FlowsAgent } from './support/flows/testing.ts';
 
 let f: FlowsAgent;
 const hash = (pw: string) => bcrypt.hashSync(pw, 4);

@@ -1,16 +1,17 @@
 // Test support for flows (used by test/flows*.test.ts and bench/flows.bench.ts): a real driver
 // whose points the test can set and whose writes it can see, and an agent with flows started
-// through the real startAgent. Not loaded by the agent itself.
+// through the real startAgent with the flows service. Not shipped.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { builtinDrivers } from '../drivers/index.ts';
-import { startAgent, type Agent } from '../runtime/agent.ts';
-import { parseConfig } from '../runtime/config/index.ts';
-import { createDriverRegistry, defineDriver, type DriverDefinition } from '../runtime/drivers.ts';
-import { silentLog } from '../runtime/log.ts';
-import type { Ctx, DeviceHealth, Reading, StoredRecord } from '../runtime/types.ts';
+import { builtinDrivers } from '../../../drivers/index.ts';
+import { startAgent, type Agent } from '../../../runtime/agent.ts';
+import { parseConfig } from '../../../runtime/config/index.ts';
+import { createDriverRegistry, defineDriver, type DriverDefinition } from '../../../runtime/drivers.ts';
+import { silentLog } from '../../../runtime/log.ts';
+import { createFlowsService, type FlowsService } from '../../../flows/service.ts';
+import type { Ctx, DeviceHealth, Reading, StoredRecord } from '../../../runtime/types.ts';
 
 export interface PanelHandle {
   /** Emits a reading of this device (now, or at `ts`). */
@@ -61,6 +62,8 @@ export function panelDriver(handles: Map<string, PanelHandle>): DriverDefinition
 
 export interface FlowsAgent {
   agent: Agent;
+  /** The flows service handed to the agent (its host() is the running Node-RED). */
+  flows: FlowsService;
   panels: Map<string, PanelHandle>;
   dir: string;
   url(p: string): string;
@@ -87,13 +90,17 @@ ${yaml}`,
     path.join(dir, 'wayside.yaml'),
     registry,
   );
-  const agent = await startAgent({ config, registry, log: process.env.WAYSIDE_TEST_LOG ? undefined : silentLog() });
+  // The service is made before the agent whose write it calls: bound late.
+  let agent: Agent | undefined;
+  const flows = createFlowsService({ write: (d, p, v) => (agent ? agent.write(d, p, v) : Promise.reject(new Error('the agent is still starting'))) });
+  agent = await startAgent({ config, registry, services: [flows], log: process.env.WAYSIDE_TEST_LOG ? undefined : silentLog() });
   return {
     agent,
+    flows,
     panels,
     dir,
     url: (p) => {
-      const { host, port } = agent.http!.address();
+      const { host, port } = agent!.http!.address();
       return `http://${host}:${port}${p}`;
     },
   };
