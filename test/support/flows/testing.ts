@@ -11,7 +11,7 @@ import { parseConfig } from '../../../runtime/config/index.ts';
 import { createDriverRegistry, defineDriver, type DriverDefinition } from '../../../runtime/drivers.ts';
 import { silentLog } from '../../../runtime/log.ts';
 import { createFlowsService, type FlowsService } from '../../../flows/service.ts';
-import type { Ctx, DeviceHealth, Reading, StoredRecord } from '../../../runtime/types.ts';
+import type { Ctx, DeviceHealth, Log, Reading, StoredRecord } from '../../../runtime/types.ts';
 
 export interface PanelHandle {
   /** Emits a reading of this device (now, or at `ts`). */
@@ -73,7 +73,7 @@ export interface FlowsAgent {
  * Starts the real agent (uplink off) with flows; `yaml` is appended to a base config and may
  * set `devices:` and `flows:`. Reuse `dir` to restart on the same state.
  */
-export async function startFlowsAgent(yaml: string, opts: { dir?: string; drivers?: DriverDefinition[] } = {}): Promise<FlowsAgent> {
+export async function startFlowsAgent(yaml: string, opts: { dir?: string; drivers?: DriverDefinition[]; log?: Log } = {}): Promise<FlowsAgent> {
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'wayside-flows-'));
   const panels = new Map<string, PanelHandle>();
   const builtin = builtinDrivers();
@@ -93,7 +93,7 @@ ${yaml}`,
   // The service is made before the agent whose write it calls: bound late.
   let agent: Agent | undefined;
   const flows = createFlowsService({ write: (d, p, v) => (agent ? agent.write(d, p, v) : Promise.reject(new Error('the agent is still starting'))) });
-  agent = await startAgent({ config, registry, services: [flows], log: process.env.WAYSIDE_TEST_LOG ? undefined : silentLog() });
+  agent = await startAgent({ config, registry, services: [flows], log: opts.log ?? (process.env.WAYSIDE_TEST_LOG ? undefined : silentLog()) });
   return {
     agent,
     flows,
