@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { idTime } from '../runtime/ids.ts';
+import { createIdGen, idTime } from '../runtime/ids.ts';
 import { silentLog } from '../runtime/log.ts';
 import { openOutbox } from '../runtime/outbox/index.ts';
 import { placeFlows, startFlowsAgent, waitFor } from './support/flows/testing.ts';
@@ -87,5 +87,20 @@ describe('record ids and timestamps', () => {
     // After the restart, new ids sort after every old one.
     const lastOld = firstRecords.map((r) => r.id).sort().at(-1)!;
     expect(secondRecords.every((r) => r.id > lastOld)).toBe(true);
+  });
+});
+
+describe('the id generator', () => {
+  it('makes a valid id from a fractional, non-finite or out-of-range stamp', () => {
+    const gen = createIdGen();
+    const now = Date.now();
+    const frac = gen(now + 0.75);
+    expect(frac).toMatch(ULID);
+    expect(idTime(frac)).toBe(now);
+    for (const bad of [NaN, Infinity, -1, 2 ** 53]) {
+      const id = gen(bad);
+      expect(id).toMatch(ULID);
+      expect(Math.abs(idTime(id) - Date.now())).toBeLessThan(1000);
+    }
   });
 });
