@@ -171,4 +171,17 @@ describe('summarizer', () => {
     expect(out.at(-1)).toMatchObject({ point: 'made-up-7', count: 1, last: 3 });
     s.stop();
   });
+
+  it('keeps one state per point when a late tick lets an empty window close on a reading', () => {
+    const { clock, out, s, read } = setup({ policy: () => ({ mode: 'summaries', windowMs: 1000 }) });
+    s.start();
+    read(1);
+    clock.advance(2600); // no tick ran: the first window (with data) and an empty one are over
+    read(2);
+    expect(s.tracked()).toBe(1);
+    read(3);
+    run(clock, 1000);
+    expect(out.map((w) => [w.count, w.last])).toEqual([[1, 1], [2, 3]]);
+    s.stop();
+  });
 });

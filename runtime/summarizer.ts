@@ -169,12 +169,15 @@ export function createSummarizer(ctx: Ctx, opts: SummarizerOptions): Summarizer 
 
   const onReading = (r: Reading): void => {
     if (typeof r.value === 'string') return;
-    const ps = stateFor(r);
+    let ps = stateFor(r);
     if (!ps) return;
     const mono = clock.mono();
     // A late tick must not let a reading fall into a window that is already over.
     while (ps.isOpen && mono >= ps.deadline) roll(ps);
-    if (!ps.isOpen) openAt(ps, clock.now(), mono, true);
+    if (!ps.isOpen) {
+      ps = stateFor(r) ?? ps; // an empty window closing just now forgot the old state
+      openAt(ps, clock.now(), mono, true);
+    }
     ps.count++;
     if (r.unit !== undefined) ps.unit = r.unit;
     if (r.clock && !ps.flag) ps.flag = r.clock;
