@@ -10,7 +10,7 @@ import type { AgentHealth } from '../runtime/health.ts';
 import type { HttpServer, MountedHandler } from '../runtime/http.ts';
 import { clockIds } from '../runtime/ids.ts';
 import type { Bus, Clock, Log } from '../runtime/types.ts';
-import { loginGuard } from './login.ts';
+import { loginGuard, plainBeyondLoopback } from './login.ts';
 import { createPointCap } from './points.ts';
 import type { FlowStats, WaysideBridge } from './nodes/src/red.ts';
 import { buildSettings, createLogSink, credentialSecret, FLOW_FILE, FlowsError, noteNodeError, type LogTracker } from './settings.ts';
@@ -277,13 +277,6 @@ export async function startFlows(cfg: FlowsConfig, deps: FlowsDeps): Promise<Flo
         }
       })()),
   };
-}
-
-/** A warning when the editor (logins, tokens, flows with credentials) is reachable in clear beyond this host. */
-function plainBeyondLoopback(host: string, editorPath: string): string | undefined {
-  const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.') || host === '::ffff:127.0.0.1';
-  if (loopback) return undefined;
-  return `flows editor ${editorPath} is served over plain HTTP on ${host} (beyond loopback): passwords and tokens cross the network in clear; bind http.host to 127.0.0.1 and reach it through a TLS proxy or an SSH tunnel`;
 }
 
 /** Resolves at the next "flows started", or with the error that kept them from starting. */

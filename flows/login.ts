@@ -99,3 +99,10 @@ export function loginGuard(opts: { log: Log; mono: () => number }): Middleware {
     });
   };
 }
+
+/** A warning when the editor (logins, tokens, flows with credentials) is reachable in clear beyond this host. */
+export function plainBeyondLoopback(host: string, editorPath: string): string | undefined {
+  const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.') || host === '::ffff:127.0.0.1';
+  if (loopback) return undefined;
+  return `flows editor ${editorPath} is served over plain HTTP on ${host} (beyond loopback): passwords and tokens cross the network in clear; bind http.host to 127.0.0.1 and reach it through a TLS proxy or an SSH tunnel`;
+}
