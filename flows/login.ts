@@ -39,7 +39,14 @@ function nodeRedAuth(): NodeRedAuth {
 export function loginGuard(opts: { log: Log; mono: () => number }): Middleware {
   const { log } = opts;
   const failures = new Map<string, number[]>();
-  let auth: NodeRedAuth | undefined;
+  let auth: NodeRedAuth;
+  try {
+    auth = nodeRedAuth();
+  } catch (err) {
+    // A Node-RED version that moved these modules: logins still work, with its global throttle.
+    log.error({ err }, 'per-address editor login lockout unavailable (Node-RED internals moved); Node-RED\'s own throttle applies');
+    return (_req, _res, next) => next();
+  }
 
   const recent = (ip: string, now: number): number[] => {
     const list = (failures.get(ip) ?? []).filter((t) => now - t < LOGIN_WINDOW_MS);
@@ -72,7 +79,6 @@ export function loginGuard(opts: { log: Log; mono: () => number }): Middleware {
       log.warn({ audit: 'auth.login.fail.too-many-attempts', username, ip }, 'editor login refused: too many failed logins from this address');
       return send(res, 429, { error: 'too_many_attempts', error_description: 'Too many failed logins from this address. Wait 10 minutes and try again.' });
     }
-    auth ??= nodeRedAuth();
     const password = typeof body.password === 'string' ? body.password : '';
     const user = username && password ? await auth.users.authenticate(username, password).catch(() => null) : null;
     const scope = typeof body.scope === 'string' && body.scope !== '' ? body.scope : user?.permissions;
@@ -88,7 +94,6 @@ export function loginGuard(opts: { log: Log; mono: () => number }): Middleware {
 
   return (req, res, next) => {
     if (req.method !== 'POST' || req.path !== '/auth/token') return next();
-    auth ??= nodeRedAuth();
     const [json, form] = auth.parsers;
     json(req, res, (err) => {
       if (err) return next(err);
