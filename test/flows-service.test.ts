@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { builtinDrivers } from '../drivers/index.ts';
 import { nodeRedLoaded } from '../flows/host.ts';
+import { createPointCap, MAX_FLOW_DEVICES } from '../flows/points.ts';
 import { createFlowsService, type FlowsService } from '../flows/service.ts';
 import { createBus } from '../runtime/bus.ts';
 import { createClock } from '../runtime/clock.ts';
@@ -16,6 +17,7 @@ import { parseConfig } from '../runtime/config/index.ts';
 import { createDriverRegistry } from '../runtime/drivers.ts';
 import { startHttp, type HttpServer } from '../runtime/http.ts';
 import { silentLog } from '../runtime/log.ts';
+import { pino } from 'pino';
 import type { ServiceCtx } from '../runtime/service.ts';
 import { stateDir } from '../runtime/state.ts';
 import type { Reading, WaysideEvent } from '../runtime/types.ts';
@@ -111,5 +113,27 @@ return { event: { type: 'test.old', severity: 'info' }, ts: Date.now() - 12 * 36
     await start(service, ctx);
     expect(service.health!().section).toMatchObject({ state: 'running', editor: true });
     expect(service.health!().problems).toEqual([expect.stringMatching(/^flows editor \/editor is served over plain HTTP on 0\.0\.0\.0 \(beyond loopback\)/)]);
+  });
+});
+
+describe('points per device from flows', () => {
+  it('counts known points, refuses new ones beyond the cap per device, and logs once a minute per device', () => {
+    const lines: { device?: string; refused?: number }[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as { device?: string }) });
+    let mono = 0;
+    const cap = createPointCap({ max: 3, devices: [{ id: 'lamp', points: ['level', 'power'] }], log, mono: () => mono });
+    expect(cap.admit('lamp', 'level')).toBe(true);
+    expect(cap.admit('lamp', 'extra')).toBe(true); // the third point
+    for (let i = 0; i < 1000; i++) expect(cap.admit('lamp', `made-up-${i}`)).toBe(false);
+    expect(cap.admit('lamp', 'power')).toBe(true); // known points stay allowed
+    expect(cap.admit('other', 'a')).toBe(true); // another device has its own budget
+    expect(cap.refused()).toEqual({ lamp: 1000 });
+    expect(lines.filter((l) => l.device === 'lamp')).toHaveLength(1);
+    mono += 60_000;
+    cap.admit('lamp', 'one-more');
+    expect(lines.filter((l) => l.device === 'lamp').at(-1)).toMatchObject({ refused: 1001 });
+    // Devices a flow makes up are bounded too.
+    for (let i = 0; i < MAX_FLOW_DEVICES + 10; i++) cap.admit(`virtual-${i}`, 'x');
+    expect(cap.refused()['*']).toBe(11); // 'other' already took one of the places
   });
 });
