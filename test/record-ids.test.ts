@@ -97,10 +97,12 @@ describe('the id generator', () => {
     const frac = gen(now + 0.75);
     expect(frac).toMatch(ULID);
     expect(idTime(frac)).toBe(now);
-    for (const bad of [NaN, Infinity, -1, 2 ** 53]) {
+    // Microseconds, a year ahead, beyond 48 bits: none may hold the ids after it in the future.
+    for (const bad of [NaN, Infinity, -1, now * 1000, now + 365 * 86_400_000, 2 ** 53]) {
       const id = gen(bad);
       expect(id).toMatch(ULID);
       expect(Math.abs(idTime(id) - Date.now())).toBeLessThan(1000);
     }
+    expect(Math.abs(idTime(gen()) - Date.now())).toBeLessThan(1000);
   });
 });
