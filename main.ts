@@ -3,6 +3,7 @@
 // itself imports none of drivers/, flows/, models/ or provisioning/.
 import { builtinDrivers } from './drivers/index.ts';
 import { createDevicesService } from './drivers/service.ts';
+import { createFlowsService } from './flows/service.ts';
 import { startAgent, type Agent, type AgentOptions } from './runtime/agent.ts';
 import type { CliApp } from './runtime/cli.ts';
 import { runCli } from './runtime/cli.ts';
@@ -13,7 +14,8 @@ import type { Service } from './runtime/service.ts';
 /** The product's services over one driver registry, in start order. */
 export function productServices(_config: WaysideConfig, registry: DriverRegistry): Service[] {
   const devices = createDevicesService(registry);
-  return [devices];
+  const flows = createFlowsService({ write: devices.write, devices: devices.list });
+  return [devices, flows];
 }
 
 export const app: CliApp = {

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { placeFlows, startFlowsAgent } from '../flows/testing.ts';
+import { placeFlows, startFlowsAgent } from '../test/support/flows/testing.ts';
 import { round, sampleFootprint } from './proc.ts';
 
 const N = Number(process.env.WAYSIDE_BENCH_MSGS ?? 20_000);

@@ -13,7 +13,7 @@ import { startHttp, type HttpServer } from '../runtime/http.ts';
 import { silentLog } from '../runtime/log.ts';
 import type { Reading, WaysideEvent } from '../runtime/types.ts';
 import { FlowsValidationError, startFlows, type FlowsHost } from './host.ts';
-import { waitFor } from './testing.ts';
+import { waitFor } from '../test/support/flows/testing.ts';
 
 const log = silentLog();
 const bus = createBus(log);

@@ -8,8 +8,10 @@ import path from 'node:path';
 import type { FlowsConfig } from '../runtime/config/schema.ts';
 import type { AgentHealth } from '../runtime/health.ts';
 import type { HttpServer, MountedHandler } from '../runtime/http.ts';
-import { newId } from '../runtime/ids.ts';
+import { clockIds } from '../runtime/ids.ts';
 import type { Bus, Clock, Log } from '../runtime/types.ts';
+import { loginGuard, plainBeyondLoopback } from './login.ts';
+import { createPointCap } from './points.ts';
 import type { FlowStats, WaysideBridge } from './nodes/src/red.ts';
 import { buildSettings, createLogSink, credentialSecret, FLOW_FILE, FlowsError, noteNodeError, type LogTracker } from './settings.ts';
 import { countFlows, validateFlows } from './validate.ts';
@@ -24,7 +26,13 @@ export interface FlowsDeps {
   bus: Bus;
   clock: Clock;
   write(device: string, point: string, value: unknown): Promise<void>;
-  health(): AgentHealth;
+  health(): AgentHealth | unknown;
+  /** Record ids from the agent clock (ctx.newId); default: ids stamped from `clock`. */
+  newId?: () => string;
+  /** The configured devices and the points they are known to have (for the per-device point cap). */
+  devices?: () => { id: string; points?: string[] }[];
+  /** defaults.maxPointsPerDevice. */
+  maxPointsPerDevice?: number;
 }
 
 export interface FlowsHealth extends FlowStats {
@@ -44,7 +52,11 @@ export interface FlowsHealth extends FlowStats {
   unknownTypes: string[];
   /** Node-RED log lines dropped by the per-node log rate limit. */
   logsSuppressed: number;
+  /** Readings from flows refused per device: a new point beyond defaults.maxPointsPerDevice. */
+  pointsRefused: Record<string, number>;
   editor: boolean;
+  /** Set when the editor is served beyond loopback over plain HTTP (a problem in health). */
+  editorInsecure?: string;
   /** Revision of the deployed flows (Node-RED's hash). */
   rev?: string;
 }
@@ -57,7 +69,7 @@ export interface FlowsHost {
 }
 
 /** Defaults for the wayside nodes (per node settable in the editor). */
-export const FLOW_LIMITS = { outRatePerS: 100, writeInFlight: 8, writeTimeoutMs: 10_000, catchPerSecond: 20 };
+export const FLOW_LIMITS = { outRatePerS: 100, writeInFlight: 8, writeTimeoutMs: 10_000, catchPerSecond: 20, tsWindowS: 86_400 };
 const START_TIMEOUT_MS = 15_000;
 
 export function userDirOf(stateDir: string): string {
@@ -127,10 +139,11 @@ export async function startFlows(cfg: FlowsConfig, deps: FlowsDeps): Promise<Flo
 
   const userDir = userDirOf(deps.stateDir);
   mkdirSync(userDir, { recursive: true, mode: 0o700 });
-  const stats: FlowStats = { msgsIn: 0, msgsOut: 0, dropped: 0, writes: 0, writeErrors: 0 };
+  const stats: FlowStats = { msgsIn: 0, msgsOut: 0, dropped: 0, writes: 0, writeErrors: 0, tsRefused: 0 };
+  const points = createPointCap({ max: deps.maxPointsPerDevice ?? 256, devices: deps.devices?.() ?? [], log, mono: () => deps.clock.mono() });
   const bridge: WaysideBridge = {
-    bus: deps.bus, clock: deps.clock, log, newId, write: deps.write, health: deps.health,
-    stats, fromFlows: new WeakSet(), limits: FLOW_LIMITS,
+    bus: deps.bus, clock: deps.clock, log, newId: deps.newId ?? clockIds(deps.clock), write: deps.write,
+    health: deps.health as WaysideBridge['health'], stats, points, fromFlows: new WeakSet(), limits: FLOW_LIMITS,
   };
   const tracker: LogTracker = { nodeErrors: 0, runtimeErrors: 0, suppressed: 0 };
   const state: { state: FlowsHealth['state']; error?: string; flows: number; nodes: number; unknown: string[]; rev?: string } = { state: 'running', flows: 0, nodes: 0, unknown: [] };
@@ -186,8 +199,10 @@ export async function startFlows(cfg: FlowsConfig, deps: FlowsDeps): Promise<Flo
     log,
     sink: createLogSink(log, tracker, () => deps.clock.mono()),
     bridge,
+    adminMiddleware: loginGuard({ log, mono: () => deps.clock.mono() }),
   });
   const mounted: string[] = [];
+  let editorInsecure: string | undefined;
   try {
     RED.init(http.server, settings);
     keepTelemetryOff(log);
@@ -208,7 +223,11 @@ export async function startFlows(cfg: FlowsConfig, deps: FlowsDeps): Promise<Flo
       http.mount(prefix, app);
       mounted.push(prefix);
     };
-    if (cfg.editor.enabled) mount(cfg.editor.path, RED.httpAdmin);
+    if (cfg.editor.enabled) {
+      mount(cfg.editor.path, RED.httpAdmin);
+      editorInsecure = plainBeyondLoopback(http.address().host, cfg.editor.path);
+      if (editorInsecure) log.error({ host: http.address().host }, editorInsecure);
+    }
     mount(cfg.httpNodeRoot, RED.httpNode);
   } catch (err) {
     detach();
@@ -231,7 +250,9 @@ export async function startFlows(cfg: FlowsConfig, deps: FlowsDeps): Promise<Flo
       unknownTypes: [...state.unknown],
       ...stats,
       logsSuppressed: tracker.suppressed,
+      pointsRefused: points.refused(),
       editor: cfg.editor.enabled,
+      ...(editorInsecure ? { editorInsecure } : {}),
       ...(state.rev ? { rev: state.rev } : {}),
     }),
     async setFlows(flows) {

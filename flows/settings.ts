@@ -79,18 +79,26 @@ interface NodeRedLogMsg {
   name?: string;
   z?: string;
   event?: string;
+  username?: string;
+  user?: { username?: string };
+  ip?: string;
+  path?: string;
 }
 
 const LEVELS: Record<number, 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'> = { 10: 'fatal', 20: 'error', 30: 'warn', 40: 'info', 50: 'debug', 60: 'trace', 98: 'info', 99: 'debug' };
 const LOG_WINDOW_MS = 10_000;
 const LOG_PER_WINDOW = 20;
 
-/** Node-RED log messages -> pino, at most 20 per node per 10 s (a node in an error loop must not fill the disk). */
+/**
+ * Node-RED log messages -> pino, at most 20 per node per 10 s (a node in an error loop must not
+ * fill the disk). Audit lines (logins, deploys) are never rate-limited and carry event and user.
+ */
 export function createLogSink(log: Log, tracker: LogTracker, mono: () => number): (m: NodeRedLogMsg) => void {
   const windows = new Map<string, { start: number; n: number; dropped: number }>();
   return (m) => {
+    if (m.level === 98) return audit(log, m);
     const text = logText(m.msg);
-    if (m.level <= 20 && m.level !== 98) {
+    if (m.level <= 20) {
       const where = m.id ? `${m.type ?? 'node'} ${m.id}${m.name ? ` "${m.name}"` : ''}: ` : '';
       if (m.id) noteNodeError(tracker, m.id, (where + text).slice(0, 500));
       else {
@@ -98,7 +106,7 @@ export function createLogSink(log: Log, tracker: LogTracker, mono: () => number)
         tracker.lastError = text.slice(0, 500);
       }
     }
-    const key = m.id ?? (m.level === 98 ? 'audit' : 'runtime');
+    const key = m.id ?? 'runtime';
     const now = mono();
     let w = windows.get(key);
     if (!w || now - w.start >= LOG_WINDOW_MS) {
@@ -114,13 +122,24 @@ export function createLogSink(log: Log, tracker: LogTracker, mono: () => number)
     }
     const fields: Record<string, unknown> = {};
     if (m.id) Object.assign(fields, { node: m.id, nodeType: m.type, nodeName: m.name, flow: m.z });
-    if (m.level === 98) Object.assign(fields, { audit: m.event ?? true, user: (m as { user?: { username?: string } }).user?.username });
     if (m.msg instanceof Error && m.level <= 30) fields.err = m.msg;
-    log[LEVELS[m.level] ?? 'info'](fields, text || (m.level === 98 ? `audit ${m.event ?? ''}` : ''));
+    log[LEVELS[m.level] ?? 'info'](fields, text);
   };
 }
 
+/** One audit line: the event, who (the username also of a failed login) and from where. Failures at warn. */
+function audit(log: Log, m: NodeRedLogMsg): void {
+  const event = m.event ?? 'unknown';
+  const fields: Record<string, unknown> = { audit: event, username: m.username ?? m.user?.username };
+  if (m.ip) fields.ip = m.ip;
+  if (m.path) fields.path = m.path;
+  const text = m.msg === undefined ? `audit ${event}` : `audit ${event}: ${logText(m.msg)}`;
+  if (/fail|invalid/.test(event)) log.warn(fields, text);
+  else log.info(fields, text);
+}
+
 function logText(msg: unknown): string {
+  if (msg === undefined || msg === null) return '';
   if (typeof msg === 'string') return msg.trim();
   if (msg instanceof Error) return msg.message;
   if (typeof msg === 'object' && msg !== null && typeof (msg as { message?: unknown }).message === 'string') return (msg as { message: string }).message;
@@ -137,7 +156,7 @@ const RED_LEVEL: Record<string, string> = { info: 'info', debug: 'debug', trace:
 
 export function buildSettings(
   cfg: FlowsConfig,
-  opts: { userDir: string; secret: string; log: Log; sink: (m: NodeRedLogMsg) => void; bridge: WaysideBridge },
+  opts: { userDir: string; secret: string; log: Log; sink: (m: NodeRedLogMsg) => void; bridge: WaysideBridge; adminMiddleware?: unknown },
 ): Record<string, unknown> {
   const editor = cfg.editor.enabled;
   return {
@@ -152,6 +171,8 @@ export function buildSettings(
     httpNodeRoot: cfg.httpNodeRoot,
     ...(editor
       ? {
+          // Per-address login lockout in front of Node-RED's global one (flows/login.ts).
+          ...(opts.adminMiddleware ? { httpAdminMiddleware: opts.adminMiddleware } : {}),
           adminAuth: {
             type: 'credentials',
             // No `default` user: nobody gets in without logging in.

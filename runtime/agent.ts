@@ -108,7 +108,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     const uplink = config.uplink.enabled ? createUplinkFor(config, { log, outbox, clock, birth: () => birthOf(running, log) }) : undefined;
     const journalFd = opts.durableJournal ? openSync(opts.durableJournal, 'a') : undefined;
     const recorder = createRecorder({
-      bus, log, outbox, policy,
+      bus, log, outbox, policy, newId: ctx.newId,
       onDurable: () => uplink?.kick(),
       journal: journalFd === undefined ? undefined : (recs) => writeSync(journalFd, recs.map((r) => r.id).join('\n') + '\n'),
     });

@@ -107,7 +107,7 @@ export function createHealth(src: HealthSources): { snapshot(): AgentHealth } {
       for (const s of src.sections()) {
         try {
           const h = s.health();
-          sections[s.name] = h.section;
+          if (h.section !== undefined) sections[s.name] = h.section;
           problems.push(...h.problems);
         } catch (err) {
           problems.push(`${s.name} health failed: ${err instanceof Error ? err.message : String(err)}`);

@@ -9,10 +9,19 @@ export interface IdGen {
   (now?: number): string;
 }
 
+/** Largest time a ULID can carry (48 bits of ms). */
+const MAX_TIME = 2 ** 48 - 1;
+/** A stamp further ahead of the host clock than this is not believed (it would hold every later id). */
+export const MAX_AHEAD_MS = 86_400_000;
+
 export function createIdGen(): IdGen {
   let lastTime = -1;
   const rand = new Uint8Array(10); // 80 bits
-  return (now = Date.now()) => {
+  return (stamp = Date.now()) => {
+    // A fractional stamp (a monotonic-derived time) once encoded as "undefined" characters; a
+    // non-finite, negative or far-future one never gets into an id: it falls back to the host time.
+    const host = Date.now();
+    let now = Number.isFinite(stamp) && stamp >= 0 && stamp <= Math.min(MAX_TIME, host + MAX_AHEAD_MS) ? Math.floor(stamp) : host;
     if (now <= lastTime) {
       now = lastTime;
       increment(rand);

@@ -1,23 +1,22 @@
 // What goes up for each point: summaries, raw readings or both, and the window length.
-// Resolved from the config once per point and cached (the recorder asks per reading).
+// Resolved from the config once per device and per configured point: nothing is cached per
+// point a reading names, so made-up point names (a flow) cannot grow memory here.
 import type { WaysideConfig } from './config/index.ts';
 import type { PointPolicy } from './summarizer.ts';
 
 export function createPolicy(config: WaysideConfig): (device: string, point: string) => PointPolicy {
-  const devices = new Map(config.devices.map((d) => [d.id, d]));
-  const cache = new Map<string, PointPolicy>();
+  const fallback: PointPolicy = { mode: config.defaults.publish, windowMs: config.defaults.window };
+  const devices = new Map(
+    config.devices.map((d) => {
+      const base: PointPolicy = { mode: d.publish ?? fallback.mode, windowMs: d.window ?? fallback.windowMs };
+      const perPoint = new Map(
+        Object.entries(d.perPoint ?? {}).map(([point, o]) => [point, { mode: o.publish ?? base.mode, windowMs: o.window ?? base.windowMs }]),
+      );
+      return [d.id, { base, perPoint }];
+    }),
+  );
   return (device, point) => {
-    const key = `${device}/${point}`;
-    let p = cache.get(key);
-    if (!p) {
-      const d = devices.get(device);
-      const over = d?.perPoint?.[point];
-      p = {
-        mode: over?.publish ?? d?.publish ?? config.defaults.publish,
-        windowMs: over?.window ?? d?.window ?? config.defaults.window,
-      };
-      cache.set(key, p);
-    }
-    return p;
+    const d = devices.get(device);
+    return d ? (d.perPoint.get(point) ?? d.base) : fallback;
   };
 }

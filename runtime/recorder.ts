@@ -12,6 +12,11 @@ export interface RecorderDeps {
   policy: (device: string, point: string) => PointPolicy;
   /** Called after records became durable (the uplink sends them). */
   onDurable?: () => void;
+  /**
+   * Record ids, stamped from the agent clock (ctx.newId). Never from the record's own ts: one
+   * bad payload timestamp would push every later id into the future. Default: host time.
+   */
+  newId?: () => string;
   /** Diagnostics: called with every batch once durable (the crash test journals ids with it). */
   journal?: (records: OutRecord[]) => void;
 }
@@ -30,6 +35,7 @@ export function createRecorder(deps: RecorderDeps): Recorder {
   let scheduled = false;
   const inFlight = new Set<Promise<void>>();
   const counts = { recorded: 0, durable: 0, failed: 0 };
+  const id = deps.newId ?? (() => newId());
 
   const push = (rec: OutRecord) => {
     pending.push(rec);
@@ -63,12 +69,12 @@ export function createRecorder(deps: RecorderDeps): Recorder {
 
   return {
     start() {
-      deps.bus.on('summary', 'recorder', (s) => push({ id: newId(s.end), kind: 'summary', ts: s.end, body: s }));
+      deps.bus.on('summary', 'recorder', (s) => push({ id: id(), kind: 'summary', ts: s.end, body: s }));
       deps.bus.on('event', 'recorder', (e) => push({ id: e.id, kind: 'event', ts: e.ts, body: e }));
       deps.bus.on('reading', 'recorder', (r) => {
         const mode = deps.policy(r.device, r.point).mode;
         if (mode === 'raw' || mode === 'both' || typeof r.value === 'string') {
-          push({ id: newId(r.ts), kind: 'reading', ts: r.ts, body: r });
+          push({ id: id(), kind: 'reading', ts: r.ts, body: r });
         }
       });
     },

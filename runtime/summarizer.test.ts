@@ -140,4 +140,48 @@ describe('summarizer', () => {
     expect(out.length).toBe(50_000);
     s.stop();
   });
+
+  it('stamps a partial window with a whole-ms end even when the monotonic clock is fractional', () => {
+    const { clock, out, s, read } = setup();
+    s.start();
+    read(5);
+    clock.advance(1234.567);
+    s.stop();
+    expect(out).toHaveLength(1);
+    expect(Number.isInteger(out[0].end)).toBe(true);
+    expect(Number.isInteger(out[0].start)).toBe(true);
+  });
+
+  it('forgets a point after a whole window without readings, and keeps none for raw points', () => {
+    const policy = (_d: string, p: string): PointPolicy => ({ mode: p.startsWith('raw') ? 'raw' : 'summaries', windowMs: 1000 });
+    const { clock, out, s, bus } = setup({ policy });
+    s.start();
+    // A flow inventing a new point name per message: each one is seen once.
+    for (let i = 0; i < 500; i++) bus.emit('reading', { device: 'd', point: `made-up-${i}`, value: i, quality: 'good', ts: clock.now() });
+    for (let i = 0; i < 500; i++) bus.emit('reading', { device: 'd', point: `raw-${i}`, value: i, quality: 'good', ts: clock.now() });
+    expect(s.tracked()).toBe(500);
+    run(clock, 1000); // their windows close with data
+    expect(out).toHaveLength(500);
+    expect(s.tracked()).toBe(500);
+    run(clock, 1000); // a whole window without a reading: gone
+    expect(s.tracked()).toBe(0);
+    // A forgotten point that comes back is summarized as before.
+    bus.emit('reading', { device: 'd', point: 'made-up-7', value: 3, quality: 'good', ts: clock.now() });
+    run(clock, 1000);
+    expect(out.at(-1)).toMatchObject({ point: 'made-up-7', count: 1, last: 3 });
+    s.stop();
+  });
+
+  it('keeps one state per point when a late tick lets an empty window close on a reading', () => {
+    const { clock, out, s, read } = setup({ policy: () => ({ mode: 'summaries', windowMs: 1000 }) });
+    s.start();
+    read(1);
+    clock.advance(2600); // no tick ran: the first window (with data) and an empty one are over
+    read(2);
+    expect(s.tracked()).toBe(1);
+    read(3);
+    run(clock, 1000);
+    expect(out.map((w) => [w.count, w.last])).toEqual([[1, 1], [2, 3]]);
+    s.stop();
+  });
 });

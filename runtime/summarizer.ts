@@ -22,6 +22,8 @@ export interface Summarizer {
   stop(): void;
   /** Number of windows currently open. */
   open(): number;
+  /** Number of points with state held (open windows plus points that closed one recently). */
+  tracked(): number;
 }
 
 export const MIN_WINDOW_MS = 1000;
@@ -33,7 +35,6 @@ const OWNER = 'summarizer';
 interface PointState {
   device: string;
   point: string;
-  summarize: boolean;
   windowMs: number;
   isOpen: boolean;
   aligned: boolean;
@@ -62,20 +63,32 @@ export function createSummarizer(ctx: Ctx, opts: SummarizerOptions): Summarizer 
   let nextDue = Infinity;
   let timer: NodeJS.Timeout | undefined;
 
-  const stateFor = (r: Reading): PointState => {
-    let byPoint = points.get(r.device);
-    if (!byPoint) points.set(r.device, (byPoint = new Map()));
-    let ps = byPoint.get(r.point);
+  let tracked = 0;
+  const forget = (ps: PointState): void => {
+    const byPoint = points.get(ps.device);
+    if (byPoint?.get(ps.point) !== ps) return;
+    byPoint.delete(ps.point);
+    tracked--;
+    if (byPoint.size === 0) points.delete(ps.device);
+  };
+
+  /** The point's state; undefined for a point that is not summarized (raw), which keeps none. */
+  const stateFor = (r: Reading): PointState | undefined => {
+    let ps = points.get(r.device)?.get(r.point);
     if (!ps) {
       const p = opts.policy(r.device, r.point);
+      if (p.mode === 'raw') return undefined;
+      let byPoint = points.get(r.device);
+      if (!byPoint) points.set(r.device, (byPoint = new Map()));
       const windowMs = Math.min(MAX_WINDOW_MS, Math.max(MIN_WINDOW_MS, Math.round(p.windowMs)));
       if (windowMs !== p.windowMs) log.warn({ device: r.device, point: r.point, windowMs: p.windowMs, used: windowMs }, 'window length out of range; clamped');
       ps = {
-        device: r.device, point: r.point, summarize: p.mode !== 'raw', windowMs,
+        device: r.device, point: r.point, windowMs,
         isOpen: false, aligned: false, startWall: 0, endWall: 0, startMono: 0, deadline: 0,
         count: 0, bad: 0, n: 0, min: Infinity, max: -Infinity, sum: 0, last: NaN,
       };
       byPoint.set(r.point, ps);
+      tracked++;
     }
     return ps;
   };
@@ -87,8 +100,9 @@ export function createSummarizer(ctx: Ctx, opts: SummarizerOptions): Summarizer 
   };
 
   /** Open a window at (wall, mono); aligned to a wall multiple when the clock is trusted. */
-  const openAt = (ps: PointState, wall: number, mono: number, snapStart: boolean): void => {
+  const openAt = (ps: PointState, wallAt: number, mono: number, snapStart: boolean): void => {
     const w = ps.windowMs;
+    const wall = Math.round(wallAt); // derived from mono when realigning: whole ms on the wire
     ps.isOpen = true;
     ps.startMono = mono;
     if (clock.trusted()) {
@@ -129,8 +143,11 @@ export function createSummarizer(ctx: Ctx, opts: SummarizerOptions): Summarizer 
     const hadData = ps.count > 0;
     if (hadData) emit(ps, ps.endWall, false);
     if (!hadData) {
+      // A whole window without a reading: forget the point, so names a flow made up once do
+      // not stay in memory forever. Its next reading starts afresh (same as a first one).
       ps.isOpen = false;
       openSet.delete(ps);
+      forget(ps);
       return;
     }
     const w = ps.windowMs;
@@ -152,12 +169,15 @@ export function createSummarizer(ctx: Ctx, opts: SummarizerOptions): Summarizer 
 
   const onReading = (r: Reading): void => {
     if (typeof r.value === 'string') return;
-    const ps = stateFor(r);
-    if (!ps.summarize) return;
+    let ps = stateFor(r);
+    if (!ps) return;
     const mono = clock.mono();
     // A late tick must not let a reading fall into a window that is already over.
     while (ps.isOpen && mono >= ps.deadline) roll(ps);
-    if (!ps.isOpen) openAt(ps, clock.now(), mono, true);
+    if (!ps.isOpen) {
+      ps = stateFor(r) ?? ps; // an empty window closing just now forgot the old state
+      openAt(ps, clock.now(), mono, true);
+    }
     ps.count++;
     if (r.unit !== undefined) ps.unit = r.unit;
     if (r.clock && !ps.flag) ps.flag = r.clock;
@@ -199,8 +219,9 @@ export function createSummarizer(ctx: Ctx, opts: SummarizerOptions): Summarizer 
       for (const ps of openSet) {
         if (mono >= ps.deadline) { roll(ps); if (!ps.isOpen) continue; }
         if (ps.count > 0) {
-          // End in the window's own time base: planned end minus the time still to go.
-          emit(ps, ps.endWall - (ps.deadline - mono), true);
+          // End in the window's own time base: planned end minus the time still to go, whole ms
+          // (mono is fractional; ts/end are integers on the wire).
+          emit(ps, Math.round(ps.endWall - (ps.deadline - mono)), true);
           flushed++;
         }
         ps.isOpen = false;
@@ -210,5 +231,6 @@ export function createSummarizer(ctx: Ctx, opts: SummarizerOptions): Summarizer 
       log.debug({ flushed }, 'summarizer stopped');
     },
     open: () => openSet.size,
+    tracked: () => tracked,
   };
 }

@@ -1,13 +1,17 @@
 // The Node-RED editor served by the agent: login required, no anonymous access, read-only users
 // cannot deploy, the wayside palette is there, and the credential key is ours (0600), not
-// Node-RED's generated one.
+// Node-RED's generated one. Wrong logins lock out only the address they came from, and every
+// login attempt is audited (event, username, address), never rate-limited away.
 import bcrypt from 'bcryptjs';
 import { readFileSync, statSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFlowsAgent, waitFor, type FlowsAgent } from '../flows/testing.ts';
+import { startFlowsAgent, waitFor, type FlowsAgent } from './support/flows/testing.ts';
 
 let f: FlowsAgent;
+const logLines: Record<string, unknown>[] = [];
 const hash = (pw: string) => bcrypt.hashSync(pw, 4);
 
 beforeAll(async () => {
@@ -20,7 +24,7 @@ flows:
     users:
       - { username: admin, password: "${hash('right-horse-battery')}", permissions: "*" }
       - { username: viewer, password: "${hash('viewer-pw-123')}", permissions: read }
-`);
+`, { log: pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) }) });
 });
 afterAll(async () => {
   await f?.agent.stop();
@@ -32,6 +36,19 @@ const login = (username: string, password: string, scope = '*') =>
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ client_id: 'node-red-editor', grant_type: 'password', scope, username, password }),
   });
+/** A password login sent from `localAddress` (any 127.x address reaches the loopback listener). */
+const loginFrom = (localAddress: string, username: string, password: string) =>
+  new Promise<number>((resolve, reject) => {
+    const { host, port } = f.agent.http!.address();
+    const body = JSON.stringify({ client_id: 'node-red-editor', grant_type: 'password', scope: '*', username, password });
+    const req = http.request({ host, port, localAddress, path: '/editor/auth/token', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode!));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+const audits = (event: string, ip?: string) => logLines.filter((l) => l.audit === event && (ip === undefined || l.ip === ip));
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
 describe('flows editor', () => {
@@ -85,5 +102,30 @@ describe('flows editor', () => {
     const runtime = JSON.parse(readFileSync(path.join(f.dir, 'flows', '.config.runtime.json'), 'utf8')) as Record<string, unknown>;
     expect(runtime).not.toHaveProperty('_credentialSecret'); // Node-RED's generated key
     expect(f.agent.health().flows).toMatchObject({ state: 'running', editor: true });
+  });
+
+  it('locks out only the address that guessed wrong, and audits every attempt with its username', async () => {
+    const tries: number[] = [];
+    for (let i = 0; i < 7; i++) tries.push(await loginFrom('127.0.0.2', 'admin', `guess-${i}`));
+    expect(tries).toEqual([403, 403, 403, 403, 403, 429, 429]);
+    expect(await loginFrom('127.0.0.2', 'admin', 'right-horse-battery')).toBe(429); // locked, even with the right one
+    // Node-RED alone would now lock admin out everywhere; another address still gets in.
+    expect(await loginFrom('127.0.0.1', 'admin', 'right-horse-battery')).toBe(200);
+    // The editor itself posts a form, not JSON.
+    const form = await fetch(f.url('/editor/auth/token'), { method: 'POST', body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '*', username: 'admin', password: 'right-horse-battery' }) });
+    expect(form.status).toBe(200);
+
+    expect(audits('auth.login.fail.credentials', '127.0.0.2')).toHaveLength(5);
+    expect(audits('auth.login.fail.credentials', '127.0.0.2').every((l) => l.username === 'admin' && l.level === 40)).toBe(true);
+    expect(audits('auth.login.fail.too-many-attempts', '127.0.0.2')).toHaveLength(3);
+    await waitFor(() => audits('auth.login').some((l) => l.username === 'admin'), 'the audited login');
+    expect(logLines.filter((l) => l.msg === 'undefined' || l.msg === '')).toEqual([]);
+  });
+
+  it('never rate-limits audit lines away', async () => {
+    const before = logLines.filter((l) => l.audit !== undefined).length;
+    for (let i = 0; i < 40; i++) expect(await loginFrom('127.0.0.3', 'mallory', 'x')).toBeGreaterThanOrEqual(403);
+    expect(logLines.filter((l) => l.audit !== undefined).length - before).toBe(40);
+    expect(audits('auth.login.fail.too-many-attempts', '127.0.0.3').every((l) => l.username === 'mallory')).toBe(true);
   });
 });

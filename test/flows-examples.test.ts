@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createModbusDriver } from '../drivers/modbus/index.ts';
 import { createImage, startTcpSim, type TcpSim } from '../drivers/modbus/testing/sim.ts';
-import { outboxRecords, placeFlows, startFlowsAgent, waitFor, type FlowsAgent } from '../flows/testing.ts';
+import { outboxRecords, placeFlows, startFlowsAgent, waitFor, type FlowsAgent } from './support/flows/testing.ts';
 import type { WaysideEvent } from '../runtime/types.ts';
 
 const example = (name: string) => JSON.parse(readFileSync(path.join(import.meta.dirname, '../flows/examples', name), 'utf8')) as Record<string, unknown>[];

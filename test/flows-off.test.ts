@@ -3,7 +3,7 @@
 // so the positive control at the end shows the observable does flip when flows exist.
 import { describe, expect, it } from 'vitest';
 import { nodeRedLoaded } from '../flows/host.ts';
-import { placeFlows, startFlowsAgent } from '../flows/testing.ts';
+import { placeFlows, startFlowsAgent } from './support/flows/testing.ts';
 
 const DEVICES = 'devices:\n  - { id: meter, driver: panel }\n';
 const FLOWS = [{ id: 't', type: 'tab' }, { id: 'n', type: 'wayside in', z: 't', x: 10, y: 10, wires: [[]] }];

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AgentHealth } from '../runtime/health.ts';
 import type { Reading } from '../runtime/types.ts';
-import { outboxRecords, placeFlows, startFlowsAgent, waitFor, type FlowsAgent } from '../flows/testing.ts';
+import { outboxRecords, placeFlows, startFlowsAgent, waitFor, type FlowsAgent } from './support/flows/testing.ts';
 
 const DEVICES = `defaults: { publish: summaries, window: 60s }
 devices:

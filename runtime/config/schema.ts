@@ -122,7 +122,7 @@ export interface WaysideConfig {
   clock: { trust: ClockTrust };
   outbox: OutboxConfig;
   uplink: UplinkConfig;
-  defaults: { publish: PublishMode; window: number; offlineAfter: number };
+  defaults: { publish: PublishMode; window: number; offlineAfter: number; maxPointsPerDevice: number };
   devices: DeviceConfig[];
   rules: RuleConfig[];
   flows: FlowsConfig;
@@ -343,6 +343,7 @@ function buildSchema(registry: DriverRegistry) {
         publish: publish().default('summaries'),
         window: window().prefault('60s'),
         offlineAfter: offlineAfter().prefault('5m'),
+        maxPointsPerDevice: int(1, 100_000).default(256).describe('distinct points a device may have; readings of new points beyond it (from flows) are refused and counted'),
       }).prefault({}),
       devices: z.array(deviceSchema(registry), { error: expected('a list of devices') }).default([]),
       rules: z.array(ruleSchema(), { error: expected('a list of rules') }).default([]),

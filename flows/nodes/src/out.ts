@@ -16,6 +16,8 @@ interface OutConfig {
   severity?: string;
   /** Max messages per second (burst of the same size); empty = the agent's default. */
   rate?: number | string;
+  /** msg.ts may be at most this many seconds from now (either way); empty = the agent's default (1 day). */
+  tsWindow?: number | string;
 }
 
 const DROP_WARN_EVERY_MS = 10_000;
@@ -26,6 +28,7 @@ export default function register(RED: RedApi): void {
     const node = this;
     const bridge = bridgeOf(RED);
     const rate = Number(config.rate) > 0 ? Number(config.rate) : bridge.limits.outRatePerS;
+    const tsWindowMs = (Number(config.tsWindow) > 0 ? Number(config.tsWindow) : bridge.limits.tsWindowS) * 1000;
     const status = statusThrottle(node, bridge.clock);
     let tokens = rate;
     let refilled = bridge.clock.mono();
@@ -60,11 +63,14 @@ export default function register(RED: RedApi): void {
         if (!allow()) return done();
         const asEvent = config.kind === 'event' || (config.kind !== 'reading' && msg.event !== undefined);
         if (asEvent) {
-          const e = toEvent(msg, config, bridge);
+          const e = toEvent(msg, config, bridge, tsWindowMs);
           bridge.fromFlows.add(e);
           bridge.bus.emit('event', e);
         } else {
-          const r = toReading(msg, config, bridge);
+          const r = toReading(msg, config, bridge, tsWindowMs);
+          if (!bridge.points.admit(r.device, r.point)) {
+            throw new Error(`point "${r.point}" refused: device "${r.device}" already has ${bridge.points.max} distinct points (defaults.maxPointsPerDevice), or flows named too many devices`);
+          }
           bridge.fromFlows.add(r);
           bridge.bus.emit('reading', r);
         }
@@ -73,19 +79,34 @@ export default function register(RED: RedApi): void {
         if (dropped === 0) status({ fill: 'green', shape: 'dot', text: `${sent} sent` });
         done();
       } catch (err) {
+        if (err instanceof TsRefused) {
+          bridge.stats.tsRefused++;
+          status({ fill: 'red', shape: 'ring', text: `msg.ts refused (${bridge.stats.tsRefused})` });
+        }
         done(err as Error);
       }
     });
   });
 }
 
-function toTs(msg: Msg, bridge: WaysideBridge): number {
-  if (msg.ts === undefined) return bridge.clock.now();
+class TsRefused extends Error {}
+
+/**
+ * msg.ts, when given, must be whole-ish ms within `windowMs` of the agent clock: a value in
+ * seconds or microseconds (a common flow mistake) is refused, not stored with a wild time.
+ */
+function toTs(msg: Msg, bridge: WaysideBridge, windowMs: number): number {
+  const now = bridge.clock.now();
+  if (msg.ts === undefined) return now;
   if (typeof msg.ts !== 'number' || !Number.isFinite(msg.ts) || msg.ts < 0) throw bad('msg.ts', 'ms since epoch', msg.ts);
-  return msg.ts;
+  if (Math.abs(msg.ts - now) > windowMs) {
+    const e = bad('msg.ts', `ms since epoch within ${windowMs / 1000} s of the agent clock (${new Date(now).toISOString()})`, msg.ts);
+    throw new TsRefused(e.message);
+  }
+  return Math.round(msg.ts);
 }
 
-function toReading(msg: Msg, config: OutConfig, bridge: WaysideBridge): Reading {
+function toReading(msg: Msg, config: OutConfig, bridge: WaysideBridge, tsWindowMs: number): Reading {
   let device = pick(config.device, msg.device);
   let point = pick(config.point, msg.point);
   // "device/point" in msg.topic, the same shape `wayside in` produces.
@@ -99,7 +120,7 @@ function toReading(msg: Msg, config: OutConfig, bridge: WaysideBridge): Reading 
     point: checkPoint(config.point ? 'point (node config)' : 'msg.point', point),
     value: checkValue('msg.payload', msg.payload),
     quality: 'good',
-    ts: toTs(msg, bridge),
+    ts: toTs(msg, bridge, tsWindowMs),
   };
   const unit = pick(config.unit, msg.unit);
   if (unit !== undefined) {
@@ -115,7 +136,7 @@ function toReading(msg: Msg, config: OutConfig, bridge: WaysideBridge): Reading 
   return r;
 }
 
-function toEvent(msg: Msg, config: OutConfig, bridge: WaysideBridge): WaysideEvent {
+function toEvent(msg: Msg, config: OutConfig, bridge: WaysideBridge, tsWindowMs: number): WaysideEvent {
   const src = msg.event === undefined ? {} : msg.event;
   if (typeof src !== 'object' || src === null || Array.isArray(src)) throw bad('msg.event', 'an object { type, severity, device?, point?, state?, data? }', src);
   const m = src as Record<string, unknown>;
@@ -123,8 +144,8 @@ function toEvent(msg: Msg, config: OutConfig, bridge: WaysideBridge): WaysideEve
   if (typeof type !== 'string' || !EVENT_TYPE_RE.test(type)) throw bad(config.eventType ? 'event type (node config)' : 'msg.event.type', 'an event type like "air.pm25_high"', type);
   const severity = pick(config.severity, m.severity) ?? 'info';
   if (!SEVERITIES.includes(severity as never)) throw bad('msg.event.severity', SEVERITIES.join(' | '), severity);
-  const ts = toTs(msg, bridge);
-  const e: WaysideEvent = { id: bridge.newId(ts), type, severity: severity as WaysideEvent['severity'], ts, data: {} };
+  const ts = toTs(msg, bridge, tsWindowMs);
+  const e: WaysideEvent = { id: bridge.newId(), type, severity: severity as WaysideEvent['severity'], ts, data: {} };
   const device = pick(config.device, m.device);
   if (device !== undefined) e.device = checkDevice('msg.event.device', device);
   const point = pick(config.point, m.point);

@@ -2,6 +2,7 @@
 // bridge the agent hands them through RED.settings.wayside (flows/host.ts builds it).
 import type { AgentHealth } from '../../../runtime/health.ts';
 import type { Bus, Clock, Log } from '../../../runtime/types.ts';
+import type { PointCap } from '../../points.ts';
 
 export type Msg = Record<string, unknown> & { payload?: unknown; topic?: unknown; _msgid?: string };
 export type Send = (msg: Msg | Msg[]) => void;
@@ -40,6 +41,8 @@ export interface FlowStats {
   dropped: number;
   writes: number;
   writeErrors: number;
+  /** Messages `wayside out` refused because msg.ts was outside the plausible window around now. */
+  tsRefused: number;
 }
 
 /** What the agent gives its flows. One per embedded Node-RED (one per process). */
@@ -47,14 +50,17 @@ export interface WaysideBridge {
   bus: Bus;
   clock: Clock;
   log: Log;
-  newId(ts?: number): string;
+  /** A record id from the agent clock (never from a message's ts). */
+  newId(): string;
   write(device: string, point: string, value: unknown): Promise<void>;
   health(): AgentHealth;
   stats: FlowStats;
   /** Bus messages emitted by `wayside out`: `wayside in` skips them unless told otherwise (loops). */
   fromFlows: WeakSet<object>;
+  /** Distinct points per device for readings from flows (defaults.maxPointsPerDevice). */
+  points: PointCap;
   /** Defaults for nodes that leave the field empty. */
-  limits: { outRatePerS: number; writeInFlight: number; writeTimeoutMs: number };
+  limits: { outRatePerS: number; writeInFlight: number; writeTimeoutMs: number; tsWindowS: number };
 }
 
 export function bridgeOf(RED: RedApi): WaysideBridge {

@@ -1,17 +1,18 @@
 // Test support for flows (used by test/flows*.test.ts and bench/flows.bench.ts): a real driver
 // whose points the test can set and whose writes it can see, and an agent with flows started
-// through the real startAgent. Not loaded by the agent itself.
+// through the real startAgent with the flows service. Not shipped.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { builtinDrivers } from '../drivers/index.ts';
-import type { Agent } from '../runtime/agent.ts';
-import { startWayside } from '../main.ts';
-import { parseConfig } from '../runtime/config/index.ts';
-import { createDriverRegistry, defineDriver, type DriverDefinition } from '../runtime/drivers.ts';
-import { silentLog } from '../runtime/log.ts';
-import type { Ctx, DeviceHealth, Reading, StoredRecord } from '../runtime/types.ts';
+import { builtinDrivers } from '../../../drivers/index.ts';
+import type { Agent } from '../../../runtime/agent.ts';
+import { startWayside } from '../../../main.ts';
+import { parseConfig } from '../../../runtime/config/index.ts';
+import { createDriverRegistry, defineDriver, type DriverDefinition } from '../../../runtime/drivers.ts';
+import { silentLog } from '../../../runtime/log.ts';
+import type { FlowsService } from '../../../flows/service.ts';
+import type { Ctx, DeviceHealth, Log, Reading, StoredRecord } from '../../../runtime/types.ts';
 
 export interface PanelHandle {
   /** Emits a reading of this device (now, or at `ts`). */
@@ -62,6 +63,8 @@ export function panelDriver(handles: Map<string, PanelHandle>): DriverDefinition
 
 export interface FlowsAgent {
   agent: Agent;
+  /** The flows service handed to the agent (its host() is the running Node-RED). */
+  flows: FlowsService;
   panels: Map<string, PanelHandle>;
   dir: string;
   url(p: string): string;
@@ -71,7 +74,7 @@ export interface FlowsAgent {
  * Starts the real agent (uplink off) with flows; `yaml` is appended to a base config and may
  * set `devices:` and `flows:`. Reuse `dir` to restart on the same state.
  */
-export async function startFlowsAgent(yaml: string, opts: { dir?: string; drivers?: DriverDefinition[] } = {}): Promise<FlowsAgent> {
+export async function startFlowsAgent(yaml: string, opts: { dir?: string; drivers?: DriverDefinition[]; log?: Log } = {}): Promise<FlowsAgent> {
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'wayside-flows-'));
   const panels = new Map<string, PanelHandle>();
   const builtin = builtinDrivers();
@@ -88,9 +91,11 @@ ${yaml}`,
     path.join(dir, 'wayside.yaml'),
     registry,
   );
-  const agent = await startWayside({ config, registry, log: process.env.WAYSIDE_TEST_LOG ? undefined : silentLog() });
+  const agent = await startWayside({ config, registry, log: opts.log ?? (process.env.WAYSIDE_TEST_LOG ? undefined : silentLog()) });
+  const flows = agent.service<FlowsService>('flows')!;
   return {
     agent,
+    flows,
     panels,
     dir,
     url: (p) => {
