@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { builtinDrivers } from '../drivers/index.ts';
-import { parseConfig } from './config/index.ts';
-import { createDriverRegistry } from './drivers.ts';
-import { createPolicy } from './policy.ts';
+import { parseConfig } from '../runtime/config/index.ts';
+import { createDriverRegistry } from '../runtime/drivers.ts';
+import { createPolicy } from '../runtime/policy.ts';
 
 describe('publish policy', () => {
   it('resolves point, device and default settings, and holds nothing per point it is asked about', () => {
