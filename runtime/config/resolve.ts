@@ -4,7 +4,10 @@
 // can point at the line.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { MISSING } from './fields.ts';
+import type { DeviceIssue, DriverRegistry } from '../drivers.ts';
+import { stateDirProblem } from './dirs.ts';
+import { didYouMean, MISSING } from './fields.ts';
+import { brokerUrlProblem, hostProblem } from './net.ts';
 import { resolveSecrets } from './secrets.ts';
 import { POINT_REF_RE, type DeviceConfig, type RawConfig, type RuleConfig, type UplinkConfig, type WaysideConfig } from './schema.ts';
 import { formatDuration } from './units.ts';
@@ -14,15 +17,37 @@ export interface Problem {
   message: string;
 }
 
-export function resolveConfig(raw: RawConfig, configDir: string, env: NodeJS.ProcessEnv): { config: WaysideConfig; problems: Problem[] } {
+/**
+ * A check over every device of the file, whatever its driver (e.g. two families sharing one
+ * serial port with different settings). `index` is the device's place in `devices`; issue
+ * paths are relative to that device.
+ */
+export type DevicesCheck = (devices: { index: number; device: DeviceConfig }[]) => (DeviceIssue & { index: number })[];
+
+export interface ResolveOptions {
+  env: NodeJS.ProcessEnv;
+  registry: DriverRegistry;
+  checks?: DevicesCheck[];
+  /** Look at the filesystem for gateway.stateDir (the CLI does; tests of fake paths do not). */
+  checkStateDir?: boolean;
+}
+
+export function resolveConfig(raw: RawConfig, configDir: string, opts: ResolveOptions): { config: WaysideConfig; problems: Problem[] } {
   const problems: Problem[] = [];
   // Secrets first, while every value still sits at the path it has in the file.
-  problems.push(...resolveSecrets(raw, env, configDir));
+  problems.push(...resolveSecrets(raw, opts.env, configDir));
 
   const stateDir = path.resolve(configDir, raw.gateway.stateDir);
+  if (opts.checkStateDir) {
+    const why = stateDirProblem(stateDir);
+    if (why) problems.push({ path: ['gateway', 'stateDir'], message: why });
+  }
   const devices = resolveDevices(raw, problems);
-  const rules = resolveRules(raw, new Set(devices.map((d) => d.id)), problems);
+  const points = checkDevices(devices, opts, problems);
+  const rules = resolveRules(raw, new Set(devices.map((d) => d.id)), points, problems);
   const uplink = resolveUplink(raw, configDir, problems);
+  const hostWhy = hostProblem(raw.http.host);
+  if (hostWhy) problems.push({ path: ['http', 'host'], message: hostWhy });
 
   const config: WaysideConfig = {
     version: raw.version,
@@ -40,7 +65,60 @@ export function resolveConfig(raw: RawConfig, configDir: string, env: NodeJS.Pro
   if (raw.flows.editor.enabled && raw.flows.editor.users.length === 0) {
     problems.push({ path: ['flows', 'editor', 'users'], message: 'expected at least one user while the editor is enabled (anonymous access is never allowed)' });
   }
+  // Node-RED (its editor and HTTP-in nodes) is served by the agent's HTTP server.
+  if (!raw.http.enabled && (raw.flows.enabled === true || raw.flows.editor.enabled)) {
+    const at = raw.flows.editor.enabled ? ['flows', 'editor', 'enabled'] : ['flows', 'enabled'];
+    problems.push({ path: at, message: 'needs the HTTP server: set http.enabled: true (or turn flows off)' });
+  }
   return { config, problems };
+}
+
+/**
+ * Runs each family's cross-device check and the cross-family checks; returns the points each
+ * device is known to have (absent: the driver cannot tell, any point name goes).
+ */
+function checkDevices(devices: DeviceConfig[], opts: ResolveOptions, problems: Problem[]): Map<string, string[]> {
+  const known = new Map<string, string[]>();
+  const report = (issues: (DeviceIssue & { index: number })[]) => {
+    for (const i of issues) problems.push({ path: ['devices', i.index, ...i.path], message: i.message });
+  };
+  const guarded = (what: string, at: (string | number)[], fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      // A bug in a check must not hide the file's other problems behind a stack trace.
+      problems.push({ path: at, message: `${what} failed: ${(err as Error).message ?? String(err)}` });
+    }
+  };
+  for (const def of opts.registry.list()) {
+    const family = devices.flatMap((device, index) => (device.driver === def.name ? [{ index, device }] : []));
+    if (family.length === 0) continue;
+    if (def.checkAll) guarded(`driver "${def.name}" device check`, ['devices'], () => report(def.checkAll!(family as never)));
+    if (def.points) {
+      for (const { index, device } of family) {
+        guarded(`driver "${def.name}" point list`, ['devices', index], () => {
+          const pts = def.points!(device as never);
+          if (pts) known.set(device.id, pts.map((p) => p.name));
+        });
+      }
+    }
+  }
+  const all = devices.map((device, index) => ({ index, device }));
+  for (const check of opts.checks ?? []) guarded('device check', ['devices'], () => report(check(all)));
+
+  devices.forEach((d, i) => {
+    const names = known.get(d.id);
+    if (!names) return;
+    for (const point of Object.keys(d.perPoint)) {
+      if (!names.includes(point)) problems.push({ path: ['devices', i, 'perPoint', point], message: unknownPoint(point, d.id, names) });
+    }
+  });
+  return known;
+}
+
+function unknownPoint(point: string, device: string, names: string[]): string {
+  const list = names.length > 12 ? `${names.slice(0, 12).join(', ')}, ...` : names.join(', ') || 'none';
+  return `unknown point "${point}" of device "${device}"${didYouMean(point, names)} (points: ${list})`;
 }
 
 function resolveDevices(raw: RawConfig, problems: Problem[]): DeviceConfig[] {
@@ -62,7 +140,7 @@ function resolveDevices(raw: RawConfig, problems: Problem[]): DeviceConfig[] {
   });
 }
 
-function resolveRules(raw: RawConfig, deviceIds: Set<string>, problems: Problem[]): RuleConfig[] {
+function resolveRules(raw: RawConfig, deviceIds: Set<string>, points: Map<string, string[]>, problems: Problem[]): RuleConfig[] {
   const seen = new Map<string, number>();
   return raw.rules.map((r, i) => {
     const at = ['rules', i];
@@ -70,10 +148,21 @@ function resolveRules(raw: RawConfig, deviceIds: Set<string>, problems: Problem[
     if (!deviceIds.has(device)) {
       const known = deviceIds.size ? [...deviceIds].join(', ') : 'none';
       problems.push({ path: [...at, 'point'], message: `unknown device "${device}" in "${r.point}" (devices: ${known})` });
+    } else {
+      const point = r.point.slice(device.length + 1);
+      const names = points.get(device);
+      if (names && !names.includes(point)) problems.push({ path: [...at, 'point'], message: unknownPoint(point, device, names) });
     }
     if (r.above === undefined && r.below === undefined) problems.push({ path: at, message: 'expected at least one of "above" or "below"' });
     if (r.above !== undefined && r.below !== undefined && r.below >= r.above) {
       problems.push({ path: [...at, 'below'], message: `expected a number below "above" (${r.above}), got ${r.below}` });
+    } else if (r.above !== undefined && r.below !== undefined && r.below + r.hysteresis >= r.above - r.hysteresis) {
+      // The raise and clear bands overlap: a value could never clear (rules.ts asserts this).
+      const most = (r.above - r.below) / 2;
+      problems.push({
+        path: [...at, 'hysteresis'],
+        message: `expected less than half the gap between below (${r.below}) and above (${r.above}), i.e. under ${most}, got ${r.hysteresis}`,
+      });
     }
     const kind = r.above !== undefined && r.below !== undefined ? 'outside' : r.above !== undefined ? 'above' : 'below';
     const id = r.id ?? `${r.point}:${kind}`;
@@ -107,6 +196,8 @@ function resolveUplink(raw: RawConfig, configDir: string, problems: Problem[]): 
     }
   }
   const common = { ...rest, reconnect, clientId: rest.clientId ?? raw.gateway.id, ...(resolvedTls ? { tls: resolvedTls } : {}) };
+  const urlWhy = url === undefined ? undefined : brokerUrlProblem(url);
+  if (urlWhy) problems.push({ path: [...at, 'url'], message: urlWhy });
   if (!enabled) return { ...common, enabled: false, url };
   if (url === undefined) {
     problems.push({ path: [...at, 'url'], message: `${MISSING} (needed while uplink.enabled is true)` });

@@ -1,0 +1,74 @@
+// The state directory: `check` tells whether it can be made without making it, and mkdirs()
+// makes it without Node's recursive mkdir, which loops forever on /proc (mkdir there answers
+// ENOENT although the parent exists; seen as 100% CPU and SIGTERM ignored at start-up).
+import { accessSync, constants, mkdirSync, statfsSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+// statfs magic numbers of kernel pseudo filesystems: nothing written there persists.
+const PSEUDO_FS: Record<number, string> = { 0x9fa0: 'proc', 0x62656572: 'sysfs', 0x27e0eb: 'cgroup', 0x63677270: 'cgroup2', 0x64626720: 'debugfs' };
+
+/** Why `dir` cannot be the state directory, or undefined; reads the filesystem, changes nothing. */
+export function stateDirProblem(dir: string): string | undefined {
+  const abs = path.resolve(dir);
+  let existing = abs;
+  for (;;) {
+    try {
+      const st = statSync(existing);
+      if (!st.isDirectory()) return existing === abs ? `${abs} exists and is not a directory` : `cannot create ${abs}: ${existing} is not a directory`;
+      break;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES') return `cannot create ${abs}: permission denied to look into ${path.dirname(existing)}`;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') return `cannot use ${abs}: ${code ?? String(err)} at ${existing}`;
+      const parent = path.dirname(existing);
+      if (parent === existing) return `cannot create ${abs}: no existing parent directory`;
+      existing = parent;
+    }
+  }
+  const fsName = pseudoFs(existing);
+  if (fsName) return `cannot use ${abs}: ${existing} is on the ${fsName} pseudo filesystem (nothing written there persists); choose a directory on disk, like /var/lib/wayside`;
+  try {
+    accessSync(existing, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EROFS' ? 'is on a read-only filesystem' : 'is not writable by this user';
+    return existing === abs ? `${abs} ${why}` : `cannot create ${abs}: ${existing} ${why}`;
+  }
+  return undefined;
+}
+
+function pseudoFs(dir: string): string | undefined {
+  try {
+    const name = PSEUDO_FS[Number(statfsSync(dir).type)];
+    if (name) return name;
+  } catch {
+    // statfs unsupported here: fall back to the well-known mount points.
+  }
+  const top = path.resolve(dir).split(path.sep)[1];
+  return top === 'proc' ? 'proc' : top === 'sys' ? 'sysfs' : undefined;
+}
+
+/**
+ * mkdir -p that always ends: creates each missing component in turn and throws the first
+ * error (with its code) instead of retrying. Use it for every state directory.
+ */
+export function mkdirs(dir: string, mode = 0o700): void {
+  const abs = path.resolve(dir);
+  const missing: string[] = [];
+  for (let p = abs; ; p = path.dirname(p)) {
+    try {
+      if (!statSync(p).isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${abs}' (${p} is a file)`), { code: 'ENOTDIR' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || path.dirname(p) === p) throw err;
+      missing.unshift(p);
+    }
+  }
+  for (const p of missing) {
+    try {
+      mkdirSync(p, { mode });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
