@@ -1,7 +1,7 @@
 // The `wayside` command as an operator meets it, spawned as a real process (bin/wayside):
 // help and version exit 0, mistakes on the command line or in the file get one line (and the
 // usage) with exit 2, never a stack trace.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -98,5 +98,21 @@ describe('wayside check / run (process)', () => {
     const r = await wayside([cmd, '--config', configFile('version: 1\ngateway: { id: pole-1, stateDir: /proc/wayside }\nuplink: { enabled: false }\n')], 10_000);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/^wayside\.yaml:2 gateway\.stateDir: cannot use \/proc\/wayside: \/proc is on the proc pseudo filesystem/);
+  });
+
+  it('run: logs the same warning, then stops cleanly on SIGTERM', async () => {
+    const file = configFile(GOOD + 'uplink:\n  enabled: false\n  url: mqtt://h\n  password: hunter2\n', 0o644);
+    const proc = spawn(path.join(root, 'bin/wayside'), ['run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    for (let i = 0; i < 200 && !out.includes('agent started'); i++) await new Promise((r) => setTimeout(r, 50));
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const warning = out.split('\n').find((l) => l.includes('inline in a file every user can read'));
+    expect(warning, out).toBeDefined();
+    expect(JSON.parse(warning!)).toMatchObject({ level: 40, mod: 'config', file: 'wayside.yaml', line: 7, path: 'uplink.password' });
+    expect(out).not.toContain('hunter2');
   });
 });
