@@ -1,6 +1,6 @@
 // A state directory that cannot be made is named by `check`, and making one never spins:
 // Node's recursive mkdir loops forever under /proc (100% CPU, SIGTERM ignored).
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +18,8 @@ describe('stateDirProblem', () => {
     writeFileSync(path.join(dir, 'f'), '');
     expect(stateDirProblem(path.join(dir, 'f', 'state'))).toBe(`cannot create ${dir}/f/state: ${dir}/f is not a directory`);
     expect(stateDirProblem(path.join(dir, 'f'))).toBe(`${dir}/f exists and is not a directory`);
+    symlinkSync(path.join(dir, 'gone'), path.join(dir, 'link'));
+    expect(stateDirProblem(path.join(dir, 'link', 'state'))).toBe(`cannot create ${dir}/link/state: ${dir}/link is a symbolic link to a missing target`);
     expect(stateDirProblem(path.join(dir, 'a', 'b'))).toBeUndefined();
     expect(existsSync(path.join(dir, 'a'))).toBe(false);
   });
@@ -33,6 +35,9 @@ describe('mkdirs', () => {
   it('fails at once where recursive mkdir would spin', () => {
     const t0 = Date.now();
     expect(() => mkdirs('/proc/wayside/state')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    const dir = tmp();
+    symlinkSync(path.join(dir, 'gone'), path.join(dir, 'link'));
+    expect(() => mkdirs(path.join(dir, 'link', 'state'))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
     expect(Date.now() - t0).toBeLessThan(1000);
   });
 

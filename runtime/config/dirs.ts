@@ -1,7 +1,7 @@
 // The state directory: `check` tells whether it can be made without making it, and mkdirs()
-// makes it without Node's recursive mkdir, which loops forever on /proc (mkdir there answers
-// ENOENT although the parent exists; seen as 100% CPU and SIGTERM ignored at start-up).
-import { accessSync, constants, mkdirSync, statfsSync, statSync } from 'node:fs';
+// makes it without Node's recursive mkdir, which loops forever under /proc or a dangling
+// symlink (mkdir answers ENOENT although the parent exists: 100% CPU, SIGTERM ignored).
+import { accessSync, constants, lstatSync, mkdirSync, statfsSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 // statfs magic numbers of kernel pseudo filesystems: nothing written there persists.
@@ -20,6 +20,8 @@ export function stateDirProblem(dir: string): string | undefined {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EACCES') return `cannot create ${abs}: permission denied to look into ${path.dirname(existing)}`;
       if (code !== 'ENOENT' && code !== 'ENOTDIR') return `cannot use ${abs}: ${code ?? String(err)} at ${existing}`;
+      // A dangling symlink makes recursive mkdir spin just like /proc does.
+      if (isLink(existing)) return `cannot create ${abs}: ${existing} is a symbolic link to a missing target`;
       const parent = path.dirname(existing);
       if (parent === existing) return `cannot create ${abs}: no existing parent directory`;
       existing = parent;
@@ -35,6 +37,14 @@ export function stateDirProblem(dir: string): string | undefined {
     return existing === abs ? `${abs} ${why}` : `cannot create ${abs}: ${existing} ${why}`;
   }
   return undefined;
+}
+
+function isLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 function pseudoFs(dir: string): string | undefined {
