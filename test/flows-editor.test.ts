@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFlowsAgent, waitFor, type FlowsAgent } from '../flows/testing.ts';
 
 let f: FlowsAgent;
-const hash = (pw: string) => bcrypt.hashSync(pw, 4);
+// Cost 10: the loader refuses cheaper hashes (docs/flows.md's minimum).
+const hash = (pw: string) => bcrypt.hashSync(pw, 10);
 
 beforeAll(async () => {
   f = await startFlowsAgent(`devices:
