@@ -3,6 +3,7 @@
 // usage) with exit 2, never a stack trace.
 import { execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -114,5 +115,18 @@ describe('wayside check / run (process)', () => {
     expect(warning, out).toBeDefined();
     expect(JSON.parse(warning!)).toMatchObject({ level: 40, mod: 'config', file: 'wayside.yaml', line: 7, path: 'uplink.password' });
     expect(out).not.toContain('hunter2');
+  });
+
+  it('run: an HTTP port in use is one line naming it, exit 1, no stack trace', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as net.AddressInfo).port;
+    try {
+      const r = await wayside(['run', '--config', configFile(GOOD.replace('port: 0', `port: ${port}`) + 'uplink: { enabled: false }\n')]);
+      expect(r.code).toBe(1);
+      expect(r.err).toBe(`wayside: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
+    } finally {
+      busy.close();
+    }
   });
 });
