@@ -4,9 +4,10 @@
 // can point at the line.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { DeviceIssue, DriverRegistry } from '../drivers.ts';
+import type { DriverRegistry } from '../drivers.ts';
+import { checkDevices, unknownPoint, type DevicesCheck } from './devices.ts';
 import { stateDirProblem } from './dirs.ts';
-import { didYouMean, MISSING } from './fields.ts';
+import { MISSING } from './fields.ts';
 import { brokerUrlProblem, hostProblem } from './net.ts';
 import { resolveSecrets } from './secrets.ts';
 import { POINT_REF_RE, type DeviceConfig, type RawConfig, type RuleConfig, type UplinkConfig, type WaysideConfig } from './schema.ts';
@@ -17,12 +18,7 @@ export interface Problem {
   message: string;
 }
 
-/**
- * A check over every device of the file, whatever its driver (e.g. two families sharing one
- * serial port with different settings). `index` is the device's place in `devices`; issue
- * paths are relative to that device.
- */
-export type DevicesCheck = (devices: { index: number; device: DeviceConfig }[]) => (DeviceIssue & { index: number })[];
+export type { DevicesCheck } from './devices.ts';
 
 export interface ResolveOptions {
   env: NodeJS.ProcessEnv;
@@ -43,7 +39,7 @@ export function resolveConfig(raw: RawConfig, configDir: string, opts: ResolveOp
     if (why) problems.push({ path: ['gateway', 'stateDir'], message: why });
   }
   const devices = resolveDevices(raw, problems);
-  const points = checkDevices(devices, opts, problems);
+  const points = checkDevices(devices, opts.registry, opts.checks ?? [], problems);
   const rules = resolveRules(raw, new Set(devices.map((d) => d.id)), points, problems);
   const uplink = resolveUplink(raw, configDir, problems);
   const hostWhy = hostProblem(raw.http.host);
@@ -71,54 +67,6 @@ export function resolveConfig(raw: RawConfig, configDir: string, opts: ResolveOp
     problems.push({ path: at, message: 'needs the HTTP server: set http.enabled: true (or turn flows off)' });
   }
   return { config, problems };
-}
-
-/**
- * Runs each family's cross-device check and the cross-family checks; returns the points each
- * device is known to have (absent: the driver cannot tell, any point name goes).
- */
-function checkDevices(devices: DeviceConfig[], opts: ResolveOptions, problems: Problem[]): Map<string, string[]> {
-  const known = new Map<string, string[]>();
-  const report = (issues: (DeviceIssue & { index: number })[]) => {
-    for (const i of issues) problems.push({ path: ['devices', i.index, ...i.path], message: i.message });
-  };
-  const guarded = (what: string, at: (string | number)[], fn: () => void) => {
-    try {
-      fn();
-    } catch (err) {
-      // A bug in a check must not hide the file's other problems behind a stack trace.
-      problems.push({ path: at, message: `${what} failed: ${(err as Error).message ?? String(err)}` });
-    }
-  };
-  for (const def of opts.registry.list()) {
-    const family = devices.flatMap((device, index) => (device.driver === def.name ? [{ index, device }] : []));
-    if (family.length === 0) continue;
-    if (def.checkAll) guarded(`driver "${def.name}" device check`, ['devices'], () => report(def.checkAll!(family as never)));
-    if (def.points) {
-      for (const { index, device } of family) {
-        guarded(`driver "${def.name}" point list`, ['devices', index], () => {
-          const pts = def.points!(device as never);
-          if (pts) known.set(device.id, pts.map((p) => p.name));
-        });
-      }
-    }
-  }
-  const all = devices.map((device, index) => ({ index, device }));
-  for (const check of opts.checks ?? []) guarded('device check', ['devices'], () => report(check(all)));
-
-  devices.forEach((d, i) => {
-    const names = known.get(d.id);
-    if (!names) return;
-    for (const point of Object.keys(d.perPoint)) {
-      if (!names.includes(point)) problems.push({ path: ['devices', i, 'perPoint', point], message: unknownPoint(point, d.id, names) });
-    }
-  });
-  return known;
-}
-
-function unknownPoint(point: string, device: string, names: string[]): string {
-  const list = names.length > 12 ? `${names.slice(0, 12).join(', ')}, ...` : names.join(', ') || 'none';
-  return `unknown point "${point}" of device "${device}"${didYouMean(point, names)} (points: ${list})`;
 }
 
 function resolveDevices(raw: RawConfig, problems: Problem[]): DeviceConfig[] {
