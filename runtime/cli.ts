@@ -2,7 +2,7 @@
 // what the product is made of (driver families, services); this file knows none of them.
 import { parseArgs } from 'node:util';
 import { startAgent, WAYSIDE_VERSION } from './agent.ts';
-import { ConfigError, formatIssue, parseDuration, readConfig, type DevicesCheck, type WaysideConfig } from './config/index.ts';
+import { ConfigError, formatIssue, parseDuration, readConfig, stateDirProblem, type DevicesCheck, type WaysideConfig } from './config/index.ts';
 import { createDriverRegistry, type DriverDefinition } from './drivers.ts';
 import { createLog } from './log.ts';
 import type { Service } from './service.ts';
@@ -94,6 +94,8 @@ async function main(argv: string[], app: CliApp): Promise<number> {
 
   if (cmd === 'demo') {
     const durationMs = values.duration === undefined ? undefined : demoDuration(values.duration);
+    const stateWhy = values.state === undefined ? undefined : stateDirProblem(values.state);
+    if (stateWhy) throw new UsageError(`--state: ${stateWhy}`);
     const { runDemo } = await import('./demo.ts');
     await runDemo({ registry, services: app.services, checks, durationMs, stateDir: values.state });
     return 0;

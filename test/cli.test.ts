@@ -50,6 +50,7 @@ describe('wayside (process)', () => {
     [['start'], 'wayside: unknown command "start"'],
     [['check'], 'wayside: check: --config <file> is required'],
     [['demo', '--duration', 'abc'], 'wayside: --duration: expected a duration from 1s to 24h like "30s", "2m" or 90 (seconds), got "abc"'],
+    [['demo', '--state', '/proc/wayside-demo'], 'wayside: --state: cannot use /proc/wayside-demo: /proc is on the proc pseudo filesystem (nothing written there persists); choose a directory on disk, like /var/lib/wayside'],
     [['demo', '--duration', '0'], 'wayside: --duration: expected a duration from 1s to 24h like "30s", "2m" or 90 (seconds), got "0"'],
   ])('%j: one line and the usage, exit 2', async (args, line) => {
     const r = await wayside(args);
