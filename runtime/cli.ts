@@ -2,7 +2,7 @@
 // what the product is made of (driver families, services); this file knows none of them.
 import { parseArgs } from 'node:util';
 import { startAgent, WAYSIDE_VERSION } from './agent.ts';
-import { ConfigError, loadConfig, parseDuration, type WaysideConfig } from './config/index.ts';
+import { ConfigError, formatIssue, parseDuration, readConfig, stateDirProblem, type DevicesCheck, type WaysideConfig } from './config/index.ts';
 import { createDriverRegistry, type DriverDefinition, type DriverRegistry } from './drivers.ts';
 import { AgentStartError } from './errors.ts';
 import { createLog } from './log.ts';
@@ -14,6 +14,11 @@ export interface CliApp {
   drivers(): DriverDefinition[];
   /** The services of one agent, in start order, over the registry the config was loaded with. */
   services(config: WaysideConfig, registry: DriverRegistry): Service[];
+  /**
+   * Checks over all devices whatever their driver (e.g. two families on one serial port), run
+   * by the config loader for `check`, `run` and `demo`; issues name the device by index.
+   */
+  configChecks?: DevicesCheck[];
 }
 
 const USAGE = `wayside ${WAYSIDE_VERSION} - edge agent for sensing gateways and smart lamp poles
@@ -21,69 +26,113 @@ const USAGE = `wayside ${WAYSIDE_VERSION} - edge agent for sensing gateways and 
 usage:
   wayside run --config <file>     run the agent
   wayside check --config <file>   validate a config file and exit (0 = valid)
-  wayside demo [--duration 30s]   a simulated pole and a platform stand-in, no server needed
-  wayside version
+  wayside demo [--duration 30s] [--state <dir>]
+                                  a simulated pole and a platform stand-in, no server needed;
+                                  runs until Ctrl-C, or for the duration ("90s", "2m"; a bare
+                                  number is seconds); --state keeps its files in <dir>
+  wayside version                 print the version (also: --version, -V)
+  wayside help                    this text (also: --help, -h)
 `;
 
-async function main(argv: string[], app: CliApp): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      duration: { type: 'string' },
-      state: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const cmd = positionals[0];
-  const registry = createDriverRegistry(app.drivers());
+/** A mistake on the command line: one line and the usage on stderr, exit 2, no stack trace. */
+class UsageError extends Error {}
 
-  if (values.help || !cmd) {
-    process.stdout.write(USAGE);
-    return cmd ? 0 : 2;
+// The agent's stop budget is 5 s (runtime/agent.ts); past this a stop is stuck.
+const SIGNAL_GRACE_MS = 15_000;
+const DEMO_MIN_MS = 1000;
+const DEMO_MAX_MS = 86_400_000;
+
+/** `--duration`: like config durations, a bare number is seconds. */
+function demoDuration(text: string): number {
+  let ms: number | undefined;
+  try {
+    ms = parseDuration(/^\d+(\.\d+)?$/.test(text) ? Number(text) : text);
+  } catch {
+    ms = undefined;
   }
-  if (cmd === 'version') {
+  if (ms === undefined || ms < DEMO_MIN_MS || ms > DEMO_MAX_MS) {
+    throw new UsageError(`--duration: expected a duration from 1s to 24h like "30s", "2m" or 90 (seconds), got ${JSON.stringify(text)}`);
+  }
+  return ms;
+}
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        duration: { type: 'string' },
+        state: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
+      },
+    });
+  } catch (err) {
+    // parseArgs explains at length how to pass a positional starting with "-": keep the first sentence.
+    throw new UsageError(String((err as Error).message).split(/\. /)[0].replace(/\.$/, ''));
+  }
+}
+
+async function main(argv: string[], app: CliApp): Promise<number> {
+  const { positionals, values } = parse(argv);
+  const cmd = positionals[0];
+
+  if (values.help || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.version || cmd === 'version') {
     process.stdout.write(`wayside ${WAYSIDE_VERSION} node ${process.versions.node}\n`);
     return 0;
   }
+  if (!cmd) throw new UsageError('missing command');
+  if (!['run', 'check', 'demo'].includes(cmd)) throw new UsageError(`unknown command "${cmd}"`);
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  const registry = createDriverRegistry(app.drivers());
+  const checks = app.configChecks;
+
   if (cmd === 'demo') {
+    const durationMs = values.duration === undefined ? undefined : demoDuration(values.duration);
+    const stateWhy = values.state === undefined ? undefined : stateDirProblem(values.state);
+    if (stateWhy) throw new UsageError(`--state: ${stateWhy}`);
     const { runDemo } = await import('./demo.ts');
-    await runDemo({ registry, services: (c) => app.services(c, registry), durationMs: values.duration ? parseDuration(values.duration) : undefined, stateDir: values.state });
+    await runDemo({ registry, services: (c) => app.services(c, registry), checks, durationMs, stateDir: values.state });
     return 0;
   }
-  if (cmd === 'run' || cmd === 'check') {
-    if (!values.config) {
-      process.stderr.write(`wayside ${cmd}: --config <file> is required\n`);
-      return 2;
-    }
-    const config = loadConfig(values.config, registry);
-    if (cmd === 'check') {
-      process.stdout.write(`${values.config}: ok (gateway ${config.gateway.id}, ${config.devices.length} devices, ${config.rules.length} rules)\n`);
-      return 0;
-    }
-    const log = createLog({ level: config.log.level });
-    // Signals are taken from the first moment: a SIGTERM during start-up stops the agent as
-    // soon as it is up, instead of killing it halfway.
-    let signalled: NodeJS.Signals | undefined;
-    let onStop: (() => void) | undefined;
-    const onSignal = (sig: NodeJS.Signals) => {
-      process.once(sig, () => process.exit(130)); // a second signal while stopping means "now"
-      signalled = sig;
-      onStop?.();
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-    const agent = await startAgent({ config, registry, services: app.services(config, registry), log, durableJournal: process.env.WAYSIDE_DURABLE_JOURNAL });
-    await new Promise<void>((resolve) => {
-      onStop = resolve;
-      if (signalled) resolve();
-    });
-    await agent.stop(signalled);
+  if (!values.config) throw new UsageError(`${cmd}: --config <file> is required`);
+  const { config, warnings } = readConfig(values.config, registry, { checks });
+  if (cmd === 'check') {
+    for (const w of warnings) process.stderr.write(formatIssue(w) + '\n');
+    process.stdout.write(`${values.config}: ok (gateway ${config.gateway.id}, ${config.devices.length} devices, ${config.rules.length} rules)\n`);
     return 0;
   }
-  process.stderr.write(`wayside: unknown command "${cmd}"\n${USAGE}`);
-  return 2;
+  const log = createLog({ level: config.log.level });
+  for (const w of warnings) log.warn({ mod: 'config', file: w.file, line: w.line, path: w.path }, w.message.replace(/^warning: /, ''));
+  // Signals are taken from the first moment: a SIGTERM during start-up stops the agent as
+  // soon as it is up, instead of killing it halfway; a start-up that never ends does not
+  // keep the process alive past the grace period (systemd would otherwise SIGKILL it later).
+  let signalled: NodeJS.Signals | undefined;
+  let onStop: (() => void) | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.once(sig, () => process.exit(130)); // a second signal while stopping means "now"
+    signalled = sig;
+    setTimeout(() => {
+      process.stderr.write(`wayside: still not stopped ${SIGNAL_GRACE_MS / 1000}s after ${sig}; exiting\n`);
+      process.exit(1);
+    }, SIGNAL_GRACE_MS).unref();
+    onStop?.();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  const agent = await startAgent({ config, registry, services: app.services(config, registry), log, durableJournal: process.env.WAYSIDE_DURABLE_JOURNAL });
+  await new Promise<void>((resolve) => {
+    onStop = resolve;
+    if (signalled) resolve();
+  });
+  await agent.stop(signalled);
+  return 0;
 }
 
 /** Runs the CLI and exits the process with its code. */
@@ -111,7 +160,15 @@ export function runCli(argv: string[], app: CliApp): void {
         process.stderr.write(`wayside: cannot start: ${err.message}\n`);
         process.exit(1);
       }
-      process.stderr.write(`wayside: ${(err as Error)?.stack ?? String(err)}\n`);
+      if (err instanceof UsageError) {
+        process.stderr.write(`wayside: ${err.message}\n\n${USAGE}`);
+        process.exit(2);
+      }
+      // An operating-system refusal (port in use, permission denied) is the operator's to fix:
+      // say what failed in one line. Anything else is a bug: the stack helps whoever reports it.
+      const code = (err as NodeJS.ErrnoException)?.code;
+      const sys = typeof code === 'string' && /^E[A-Z]+$/.test(code);
+      process.stderr.write(`wayside: ${sys ? (err as Error).message : ((err as Error)?.stack ?? String(err))}\n`);
       process.exit(1);
     },
   );

@@ -2,14 +2,14 @@
 // no external server. An embedded aedes broker on loopback plays the platform's broker; a
 // platform client prints what arrives and asks the agent for its health once.
 // aedes speaks MQTT 3.1.1 only, so the demo's uplink runs protocolVersion 4 (see docs/protocol.md).
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { startAgent } from './agent.ts';
-import { parseConfig } from './config/index.ts';
+import { parseConfig, type DevicesCheck } from './config/index.ts';
 import type { DriverRegistry } from './drivers.ts';
 import type { Service } from './service.ts';
 import { createLog } from './log.ts';
@@ -30,6 +30,13 @@ devices:
     driver: sim
     interval: 1s
 rules:
+  # Fires within seconds, so a first run shows an event: the simulated street is never
+  # quieter than about 45 dB(A) (drivers/sim/model.ts).
+  - point: pole-sim/noise_db
+    above: 40
+    for: 2s
+    severity: info
+    event: street.noisy
   - point: pole-sim/pm25
     above: 75
     hysteresis: 5
@@ -42,21 +49,32 @@ export interface DemoOptions {
   registry: DriverRegistry;
   /** The agent's services (the composition root's list). */
   services?: (config: import('./config/index.ts').WaysideConfig) => Service[];
+  /** Cross-family device checks (the composition root's). */
+  checks?: DevicesCheck[];
   durationMs?: number;
+  /** Kept after the demo; without it a temporary folder is used and removed at the end. */
   stateDir?: string;
   print?: (line: string) => void;
 }
 
 export async function runDemo(opts: DemoOptions): Promise<void> {
+  const stateDir = opts.stateDir ?? mkdtempSync(path.join(os.tmpdir(), 'wayside-demo-'));
+  try {
+    await demo(opts, stateDir);
+  } finally {
+    if (!opts.stateDir) rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+async function demo(opts: DemoOptions, stateDir: string): Promise<void> {
   const print = opts.print ?? ((l: string) => process.stdout.write(l + '\n'));
   const broker = await Aedes.createBroker();
   const server = net.createServer(broker.handle);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
 
-  const stateDir = opts.stateDir ?? mkdtempSync(path.join(os.tmpdir(), 'wayside-demo-'));
   const text = DEMO_CONFIG.replace('{{PORT}}', String(port));
-  const config = parseConfig(text, path.join(stateDir, 'demo.yaml'), opts.registry);
+  const config = parseConfig(text, path.join(stateDir, 'demo.yaml'), opts.registry, process.env, { checks: opts.checks });
   config.gateway.stateDir = stateDir;
   config.outbox.path = path.join(stateDir, 'outbox.db');
 
@@ -71,7 +89,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const log = createLog({ level: process.env.WAYSIDE_LOG_LEVEL ?? 'warn', fd: 2 });
   const agent = await startAgent({ config, registry: opts.registry, services: opts.services?.(config), log });
   const addr = agent.http?.address();
-  print(`[agent] pole-demo running; health at http://${addr?.host}:${addr?.port}/healthz, state in ${stateDir}`);
+  const where = opts.stateDir ? `state in ${stateDir}` : `state in ${stateDir} (removed at the end; keep it with --state <dir>)`;
+  print(`[agent] pole-demo running; health at http://${addr?.host}:${addr?.port}/healthz, ${where}`);
 
   // Once, after the first summaries: the platform pulls health over MQTT.
   const healthTimer = setTimeout(() => {

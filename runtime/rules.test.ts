@@ -104,7 +104,7 @@ describe('threshold rules', () => {
     expect(events).toEqual([]);
   });
 
-  it('rejects malformed rules with the rule id in the message', () => {
+  it('asserts what the config loader refuses, naming the rule (a caller that skipped the loader fails loudly)', () => {
     const { bus, log, clock } = { bus: createBus(silentLog()), log: silentLog(), clock: createManualClock() };
     const ctx = { bus, log, clock, newId: clockIds(clock) };
     expect(() => createRules(ctx, [{ ...hot, above: undefined }])).toThrow(/pm-high.*above.*below/);

@@ -2,6 +2,7 @@
 // clock) and hysteresis so a value hovering at the threshold does not flap.
 // A pending change is confirmed either by a reading or by the tick once forMs has passed
 // since the condition started holding (slow sensors report less often than forMs).
+import assert from 'node:assert/strict';
 import { emitEvent } from './events.ts';
 import type { Ctx, Reading, Severity } from './types.ts';
 
@@ -141,14 +142,17 @@ export function createRules(ctx: Ctx, rules: ThresholdRule[], opts: { tickMs?: n
   };
 }
 
+// The config loader refuses each of these with file:line (runtime/config/resolve.ts); here they
+// are only asserted, so a caller that skipped the loader fails loudly instead of misbehaving.
 function validate(r: ThresholdRule, ids: Set<string>): void {
   const where = `rule "${r.id}" (${r.device}/${r.point})`;
-  if (ids.has(r.id)) throw new Error(`${where}: duplicate rule id`);
+  assert(!ids.has(r.id), `${where}: duplicate rule id`);
   ids.add(r.id);
-  if (r.above === undefined && r.below === undefined) throw new Error(`${where}: needs "above" or "below"`);
-  if (!(r.hysteresis >= 0)) throw new Error(`${where}: hysteresis must be >= 0`);
-  if (!(r.forMs >= 0)) throw new Error(`${where}: forMs must be >= 0`);
-  if (r.above !== undefined && r.below !== undefined && r.below + r.hysteresis >= r.above - r.hysteresis) {
-    throw new Error(`${where}: below + hysteresis must stay under above - hysteresis`);
-  }
+  assert(r.above !== undefined || r.below !== undefined, `${where}: needs "above" or "below"`);
+  assert(r.hysteresis >= 0, `${where}: hysteresis must be >= 0`);
+  assert(r.forMs >= 0, `${where}: forMs must be >= 0`);
+  assert(
+    r.above === undefined || r.below === undefined || r.below + r.hysteresis < r.above - r.hysteresis,
+    `${where}: below + hysteresis must stay under above - hysteresis`,
+  );
 }

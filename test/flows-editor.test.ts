@@ -12,7 +12,8 @@ import { startFlowsAgent, waitFor, type FlowsAgent } from './support/flows/testi
 
 let f: FlowsAgent;
 const logLines: Record<string, unknown>[] = [];
-const hash = (pw: string) => bcrypt.hashSync(pw, 4);
+// Cost 10: the loader refuses cheaper hashes (docs/flows.md's minimum).
+const hash = (pw: string) => bcrypt.hashSync(pw, 10);
 
 beforeAll(async () => {
   f = await startFlowsAgent(`devices:

@@ -137,16 +137,35 @@ export function parseErrorMap(iss: ZodRawIssue & { keys?: string[]; inst?: unkno
   return unknownKeysError(iss) ?? genericError(iss);
 }
 
+// Names other tools and data sheets use for a field we call differently (Modbus word order,
+// register, function code...). Suggested only when the target is a field of that mapping.
+const ALIASES: Record<string, string[]> = {
+  order: ['wordorder', 'byteorder', 'endian', 'endianness', 'endianess', 'swap'],
+  address: ['register', 'reg', 'addr', 'start'],
+  table: ['fc', 'function', 'functioncode', 'registertype'],
+  type: ['datatype', 'format', 'kind'],
+  scale: ['factor', 'multiplier', 'gain'],
+  unitId: ['slave', 'slaveid', 'unit_id', 'deviceid'],
+  baudRate: ['baud', 'baudrate', 'speed'],
+  interval: ['pollinterval', 'period', 'rate'],
+};
+
 export function didYouMean(word: string, known: string[]): string {
+  const w = word.toLowerCase();
+  const alias = known.find((k) => ALIASES[k]?.includes(w));
+  if (alias) return ` (did you mean ${JSON.stringify(alias)}?)`;
   let best: string | undefined;
   let bestDist = Infinity;
   for (const k of known) {
-    const d = distance(word.toLowerCase(), k.toLowerCase());
+    const d = distance(w, k.toLowerCase());
     if (d < bestDist) [best, bestDist] = [k, d];
   }
   // Allow roughly one typo per three letters, at least one: "prot" -> "port", not "id" -> "url".
   const limit = Math.max(1, Math.floor(word.length / 3));
-  return best !== undefined && bestDist <= limit ? ` (did you mean ${JSON.stringify(best)}?)` : '';
+  if (best !== undefined && bestDist <= limit) return ` (did you mean ${JSON.stringify(best)}?)`;
+  // A known name with a qualifier around it: "wordOrder" -> "order", "pollInterval" -> "interval".
+  const inside = known.filter((k) => k.length >= 4 && (w.endsWith(k.toLowerCase()) || w.startsWith(k.toLowerCase())));
+  return inside.length === 1 ? ` (did you mean ${JSON.stringify(inside[0])}?)` : '';
 }
 
 /** Damerau-Levenshtein (optimal string alignment): a swapped pair of letters is one typo. */

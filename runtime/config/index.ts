@@ -1,5 +1,6 @@
 // Public API of the config module: load and validate the operator's YAML file.
-export { ConfigError, formatIssue, loadConfig, parseConfig, type ConfigIssue } from './loader.ts';
+export { ConfigError, formatIssue, loadConfig, parseConfig, readConfig, type ConfigIssue, type DevicesCheck, type LoadOptions, type LoadResult } from './loader.ts';
+export { stateDirProblem } from './dirs.ts';
 export {
   configSchema,
   type ClockTrust,

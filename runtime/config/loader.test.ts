@@ -70,8 +70,8 @@ describe('bad config files', () => {
       'wayside.yaml:7 rules[0].below: expected a number below "above" (5), got 10'],
     ['rule point without device', HEAD + 'rules:\n  - { point: pm25, above: 5 }\n',
       'wayside.yaml:5 rules[0].point: expected "device/point", like "pole-sim/pm25", got "pm25"'],
-    ['YAML syntax error', 'version: 1\ngateway: { id: pole-1\nuplink: {}\n', /^wayside\.yaml:3 YAML syntax: /],
-    ['duplicate YAML key', 'version: 1\nversion: 1\n', 'wayside.yaml:2 YAML syntax: Map keys must be unique'],
+    ['unclosed flow mapping', 'version: 1\ngateway: { id: pole-1\nuplink: {}\n', 'wayside.yaml:2:10 YAML syntax: the "{" of this mapping opened here is never closed'],
+    ['duplicate YAML key', 'version: 1\nversion: 1\n', 'wayside.yaml:2:1 YAML syntax: Map keys must be unique'],
     ['empty file', '# nothing yet\n', 'wayside.yaml:1 the file is empty; expected at least "version: 1" and "gateway: { id: ... }"'],
     ['uplink enabled without url', 'version: 1\ngateway: { id: pole-1 }\nuplink:\n  clientId: x\n',
       'wayside.yaml:3 uplink.url: missing required field (needed while uplink.enabled is true)'],
@@ -156,7 +156,7 @@ describe('good config files', () => {
       reconnect: { min: 1000, max: 60_000 },
       connectTimeout: 30_000,
     });
-    expect(c.defaults).toEqual({ publish: 'summaries', window: 60_000, offlineAfter: 300_000 });
+    expect(c.defaults).toEqual({ publish: 'summaries', window: 60_000, offlineAfter: 300_000, maxPointsPerDevice: 256 });
     expect(c.devices).toEqual([]);
     expect(c.rules).toEqual([]);
   });

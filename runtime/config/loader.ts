@@ -1,18 +1,37 @@
 // Reads the operator's YAML file into a WaysideConfig. Every problem is reported at once, one
 // line each, as `wayside.yaml:14 uplink.port: expected integer 1-65535, got "abc"`, with the
 // line of the offending YAML node (for a missing field, the line of the mapping that lacks it).
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { DriverRegistry } from '../drivers.ts';
 import { parseErrorMap } from './fields.ts';
-import { resolveConfig } from './resolve.ts';
+import { resolveConfig, type DevicesCheck } from './resolve.ts';
 import { configSchema, type WaysideConfig } from './schema.ts';
+import { collectInlineSecrets } from './secrets.ts';
+import { yamlErrorAt } from './yaml-errors.ts';
+
+export type { DevicesCheck } from './resolve.ts';
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Checks over all devices whatever their driver (the composition root's cross-family checks). */
+  checks?: DevicesCheck[];
+}
+
+/** A loaded file and what is worth saying about it without refusing it. */
+export interface LoadResult {
+  config: WaysideConfig;
+  /** Same shape as errors; `check` prints them, `run` logs them. */
+  warnings: ConfigIssue[];
+}
 
 export interface ConfigIssue {
   /** Basename of the config file, as shown in messages. */
   file: string;
   line?: number;
+  /** Only for YAML syntax errors, where the line alone may not say enough. */
+  column?: number;
   /** `uplink.port`, `devices[2].driver`; empty for the file as a whole (e.g. YAML syntax). */
   path: string;
   message: string;
@@ -28,29 +47,45 @@ export class ConfigError extends Error {
 }
 
 export function formatIssue(i: ConfigIssue): string {
-  return `${i.file}${i.line === undefined ? '' : `:${i.line}`} ${i.path ? `${i.path}: ` : ''}${i.message}`;
+  const at = i.line === undefined ? '' : `:${i.line}${i.column === undefined ? '' : `:${i.column}`}`;
+  return `${i.file}${at} ${i.path ? `${i.path}: ` : ''}${i.message}`;
 }
 
 /** Read and validate a config file. Throws ConfigError listing every problem found. */
-export function loadConfig(file: string, registry: DriverRegistry, env: NodeJS.ProcessEnv = process.env): WaysideConfig {
+export function loadConfig(file: string, registry: DriverRegistry, env: NodeJS.ProcessEnv = process.env, opts: Omit<LoadOptions, 'env'> = {}): WaysideConfig {
+  return readConfig(file, registry, { ...opts, env }).config;
+}
+
+/**
+ * loadConfig plus the checks that need the file itself: the state directory can be made, and
+ * a file readable by every user holds no inline secret (a warning). What `check` and `run` use.
+ */
+export function readConfig(file: string, registry: DriverRegistry, opts: LoadOptions = {}): LoadResult {
   let text: string;
+  let mode: number;
   try {
     text = readFileSync(file, 'utf8');
+    mode = statSync(file).mode;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? String(err));
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (code ?? String(err));
     throw new ConfigError([{ file: path.basename(file), path: '', message: `cannot read config file ${path.resolve(file)}: ${why}` }]);
   }
-  return parseConfig(text, file, registry, env);
+  return parse(text, file, registry, { ...opts, checkStateDir: true, mode });
 }
 
 /** Validate config text; `file` names it in messages and anchors relative paths. */
-export function parseConfig(text: string, file: string, registry: DriverRegistry, env: NodeJS.ProcessEnv = process.env): WaysideConfig {
+export function parseConfig(text: string, file: string, registry: DriverRegistry, env: NodeJS.ProcessEnv = process.env, opts: Omit<LoadOptions, 'env'> = {}): WaysideConfig {
+  return parse(text, file, registry, { ...opts, env }).config;
+}
+
+function parse(text: string, file: string, registry: DriverRegistry, opts: LoadOptions & { checkStateDir?: boolean; mode?: number }): LoadResult {
+  const env = opts.env ?? process.env;
   const base = path.basename(file);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true, merge: true });
   if (doc.errors.length) {
-    throw new ConfigError(doc.errors.map((e) => ({ file: base, line: e.linePos?.[0].line, path: '', message: `YAML syntax: ${firstLine(e.message)}` })));
+    throw new ConfigError(doc.errors.map((e) => ({ file: base, ...yamlErrorAt(text, e, lineCounter), path: '' })));
   }
   const issue = (p: (string | number | symbol)[], message: string): ConfigIssue => ({
     file: base,
@@ -62,7 +97,7 @@ export function parseConfig(text: string, file: string, registry: DriverRegistry
   const data = dropNulls(doc.toJS({ maxAliasCount: 100 }));
   if (data === undefined) throw new ConfigError([{ file: base, line: 1, path: '', message: 'the file is empty; expected at least "version: 1" and "gateway: { id: ... }"' }]);
 
-  const parsed = configSchema(registry).safeParse(data, { error: parseErrorMap });
+  const { result: parsed, inline } = collectInlineSecrets(() => configSchema(registry).safeParse(data, { error: parseErrorMap }));
   if (!parsed.success) {
     const issues: ConfigIssue[] = [];
     for (const iss of parsed.error.issues) {
@@ -76,13 +111,30 @@ export function parseConfig(text: string, file: string, registry: DriverRegistry
     throw new ConfigError(sortByLine(issues));
   }
 
-  const { config, problems } = resolveConfig(parsed.data, path.dirname(path.resolve(file)), env);
+  const { config, problems } = resolveConfig(parsed.data, path.dirname(path.resolve(file)), {
+    env,
+    registry,
+    checks: opts.checks,
+    checkStateDir: opts.checkStateDir,
+  });
   if (problems.length) throw new ConfigError(sortByLine(problems.map((p) => issue(p.path, p.message))));
-  return config;
+
+  const warnings: ConfigIssue[] = [];
+  if (opts.mode !== undefined && opts.mode & 0o004 && inline.length) {
+    const modeText = (opts.mode & 0o777).toString(8).padStart(4, '0');
+    for (const p of pathsOfValues(data, new Set(inline))) {
+      warnings.push(issue(p, `warning: this secret is written inline in a file every user can read (mode ${modeText}); chmod o-r the file, or use { env: NAME } or { file: PATH }`));
+    }
+  }
+  return { config, warnings: sortByLine(warnings) };
 }
 
-function firstLine(msg: string): string {
-  return msg.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+/** Paths of the string leaves of `data` whose value is in `values` (where inline secrets sit). */
+function pathsOfValues(data: unknown, values: Set<string>, at: (string | number)[] = []): (string | number)[][] {
+  if (typeof data === 'string') return values.has(data) ? [at] : [];
+  if (Array.isArray(data)) return data.flatMap((v, i) => pathsOfValues(v, values, [...at, i]));
+  if (data !== null && typeof data === 'object') return Object.entries(data).flatMap(([k, v]) => pathsOfValues(v, values, [...at, k]));
+  return [];
 }
 
 function sortByLine(issues: ConfigIssue[]): ConfigIssue[] {

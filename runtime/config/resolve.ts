@@ -4,7 +4,11 @@
 // can point at the line.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { DriverRegistry } from '../drivers.ts';
+import { checkDevices, unknownPoint, type DevicesCheck } from './devices.ts';
+import { stateDirProblem } from './dirs.ts';
 import { MISSING } from './fields.ts';
+import { brokerUrlProblem, hostProblem } from './net.ts';
 import { resolveSecrets } from './secrets.ts';
 import { POINT_REF_RE, type DeviceConfig, type RawConfig, type RuleConfig, type UplinkConfig, type WaysideConfig } from './schema.ts';
 import { formatDuration } from './units.ts';
@@ -14,15 +18,32 @@ export interface Problem {
   message: string;
 }
 
-export function resolveConfig(raw: RawConfig, configDir: string, env: NodeJS.ProcessEnv): { config: WaysideConfig; problems: Problem[] } {
+export type { DevicesCheck } from './devices.ts';
+
+export interface ResolveOptions {
+  env: NodeJS.ProcessEnv;
+  registry: DriverRegistry;
+  checks?: DevicesCheck[];
+  /** Look at the filesystem for gateway.stateDir (the CLI does; tests of fake paths do not). */
+  checkStateDir?: boolean;
+}
+
+export function resolveConfig(raw: RawConfig, configDir: string, opts: ResolveOptions): { config: WaysideConfig; problems: Problem[] } {
   const problems: Problem[] = [];
   // Secrets first, while every value still sits at the path it has in the file.
-  problems.push(...resolveSecrets(raw, env, configDir));
+  problems.push(...resolveSecrets(raw, opts.env, configDir));
 
   const stateDir = path.resolve(configDir, raw.gateway.stateDir);
+  if (opts.checkStateDir) {
+    const why = stateDirProblem(stateDir);
+    if (why) problems.push({ path: ['gateway', 'stateDir'], message: why });
+  }
   const devices = resolveDevices(raw, problems);
-  const rules = resolveRules(raw, new Set(devices.map((d) => d.id)), problems);
+  const points = checkDevices(devices, opts.registry, opts.checks ?? [], problems);
+  const rules = resolveRules(raw, new Set(devices.map((d) => d.id)), points, problems);
   const uplink = resolveUplink(raw, configDir, problems);
+  const hostWhy = hostProblem(raw.http.host);
+  if (hostWhy) problems.push({ path: ['http', 'host'], message: hostWhy });
 
   const config: WaysideConfig = {
     version: raw.version,
@@ -39,6 +60,11 @@ export function resolveConfig(raw: RawConfig, configDir: string, env: NodeJS.Pro
   };
   if (raw.flows.editor.enabled && raw.flows.editor.users.length === 0) {
     problems.push({ path: ['flows', 'editor', 'users'], message: 'expected at least one user while the editor is enabled (anonymous access is never allowed)' });
+  }
+  // Node-RED (its editor and HTTP-in nodes) is served by the agent's HTTP server.
+  if (!raw.http.enabled && (raw.flows.enabled === true || raw.flows.editor.enabled)) {
+    const at = raw.flows.editor.enabled ? ['flows', 'editor', 'enabled'] : ['flows', 'enabled'];
+    problems.push({ path: at, message: 'needs the HTTP server: set http.enabled: true (or turn flows off)' });
   }
   return { config, problems };
 }
@@ -62,7 +88,7 @@ function resolveDevices(raw: RawConfig, problems: Problem[]): DeviceConfig[] {
   });
 }
 
-function resolveRules(raw: RawConfig, deviceIds: Set<string>, problems: Problem[]): RuleConfig[] {
+function resolveRules(raw: RawConfig, deviceIds: Set<string>, points: Map<string, string[]>, problems: Problem[]): RuleConfig[] {
   const seen = new Map<string, number>();
   return raw.rules.map((r, i) => {
     const at = ['rules', i];
@@ -70,10 +96,21 @@ function resolveRules(raw: RawConfig, deviceIds: Set<string>, problems: Problem[
     if (!deviceIds.has(device)) {
       const known = deviceIds.size ? [...deviceIds].join(', ') : 'none';
       problems.push({ path: [...at, 'point'], message: `unknown device "${device}" in "${r.point}" (devices: ${known})` });
+    } else {
+      const point = r.point.slice(device.length + 1);
+      const names = points.get(device);
+      if (names && !names.includes(point)) problems.push({ path: [...at, 'point'], message: unknownPoint(point, device, names) });
     }
     if (r.above === undefined && r.below === undefined) problems.push({ path: at, message: 'expected at least one of "above" or "below"' });
     if (r.above !== undefined && r.below !== undefined && r.below >= r.above) {
       problems.push({ path: [...at, 'below'], message: `expected a number below "above" (${r.above}), got ${r.below}` });
+    } else if (r.above !== undefined && r.below !== undefined && r.below + r.hysteresis >= r.above - r.hysteresis) {
+      // The raise and clear bands overlap: a value could never clear (rules.ts asserts this).
+      const most = (r.above - r.below) / 2;
+      problems.push({
+        path: [...at, 'hysteresis'],
+        message: `expected less than half the gap between below (${r.below}) and above (${r.above}), i.e. under ${most}, got ${r.hysteresis}`,
+      });
     }
     const kind = r.above !== undefined && r.below !== undefined ? 'outside' : r.above !== undefined ? 'above' : 'below';
     const id = r.id ?? `${r.point}:${kind}`;
@@ -107,6 +144,8 @@ function resolveUplink(raw: RawConfig, configDir: string, problems: Problem[]): 
     }
   }
   const common = { ...rest, reconnect, clientId: rest.clientId ?? raw.gateway.id, ...(resolvedTls ? { tls: resolvedTls } : {}) };
+  const urlWhy = url === undefined ? undefined : brokerUrlProblem(url);
+  if (urlWhy) problems.push({ path: [...at, 'url'], message: urlWhy });
   if (!enabled) return { ...common, enabled: false, url };
   if (url === undefined) {
     problems.push({ path: [...at, 'url'], message: `${MISSING} (needed while uplink.enabled is true)` });

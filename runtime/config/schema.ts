@@ -279,6 +279,10 @@ function uplinkSchema() {
   });
 }
 
+/** Cheaper hashes fall to an offline guess quickly if the config file leaks (docs/flows.md). */
+export const BCRYPT_MIN_COST = 10;
+const bcryptCost = (hash: string): number => Number(hash.slice(4, 6));
+
 function flowsSchema() {
   return section({
     enabled: z
@@ -297,7 +301,10 @@ function flowsSchema() {
             username: text().min(1),
             password: z
               .string({ error: expected('a bcrypt hash ("$2b$...") of the password') })
-              .regex(/^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/, { error: (iss) => `expected a bcrypt hash ("$2b$..."), not a plain password (got a string of ${String(iss.input).length} characters)` }),
+              .regex(/^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/, { error: (iss) => `expected a bcrypt hash ("$2b$..."), not a plain password (got a string of ${String(iss.input).length} characters)` })
+              .refine((h) => bcryptCost(h) >= BCRYPT_MIN_COST && bcryptCost(h) <= 31, {
+                error: (iss) => `expected a bcrypt hash of cost ${BCRYPT_MIN_COST}-31 (docs/flows.md), got cost ${bcryptCost(String(iss.input))}`,
+              }),
             permissions: oneOf(['*', 'read']).default('*'),
           }),
           { error: expected('a list of users') },

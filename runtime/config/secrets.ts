@@ -22,6 +22,22 @@ export class SecretRef {
   }
 }
 
+const EMPTY = 'expected a non-empty secret (leave the field out for none)';
+
+// Inline secrets seen while the loader parses a file: it warns when that file is world-readable.
+let inlineSink: string[] | undefined;
+/** Runs `parse` and returns the inline (plain string) secrets it met, by value. */
+export function collectInlineSecrets<T>(parse: () => T): { result: T; inline: string[] } {
+  const outer = inlineSink;
+  inlineSink = [];
+  try {
+    const result = parse();
+    return { result, inline: inlineSink };
+  } finally {
+    inlineSink = outer;
+  }
+}
+
 // Never show the value: a mistyped secret is still (mostly) the secret.
 const SECRET_FORMS = 'expected a string, { env: NAME } or { file: PATH }';
 
@@ -41,7 +57,12 @@ export function secret(): z.ZodType<string, SecretInput> {
     { error },
   );
   const schema = form
-    .transform((v): string => (typeof v === 'string' ? v : (new SecretRef(v) as unknown as string)))
+    .transform((v, ctx): string => {
+      if (typeof v !== 'string') return new SecretRef(v) as unknown as string;
+      if (v === '') ctx.issues.push({ code: 'custom', input: v, message: EMPTY });
+      else inlineSink?.push(v);
+      return v;
+    })
     .describe('a secret: a string, { env: NAME } or { file: PATH }');
   return schema as unknown as z.ZodType<string, SecretInput>;
 }
@@ -78,11 +99,13 @@ function readSecret(ref: SecretRef, env: NodeJS.ProcessEnv, baseDir: string): { 
   const src = ref.source;
   if ('env' in src) {
     const v = env[src.env];
-    return v === undefined ? { value: undefined, error: `environment variable ${src.env} is not set` } : { value: v };
+    if (v === undefined) return { value: undefined, error: `environment variable ${src.env} is not set` };
+    return v === '' ? { value: undefined, error: `environment variable ${src.env} is empty; ${EMPTY}` } : { value: v };
   }
   const file = path.resolve(baseDir, src.file);
   try {
-    return { value: readFileSync(file, 'utf8').replace(/\r?\n$/, '') };
+    const v = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    return v === '' ? { value: undefined, error: `secret file ${file} is empty; ${EMPTY}` } : { value: v };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'read error';
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code;

@@ -1,15 +1,16 @@
 // Writes docs/config.schema.json: the JSON Schema of the config file as the operator writes it
 // (durations as "5s", secrets as { env }), with every built-in driver's device fields, so
 // editors with yaml-language-server autocomplete and check wayside.yaml. Run: npm run schema
+// Lives outside runtime/ because it imports the built-in drivers.
 import { realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { builtinDrivers } from '../../drivers/index.ts';
-import { createDriverRegistry, type DriverRegistry } from '../drivers.ts';
-import { configSchema } from './schema.ts';
+import { builtinDrivers } from '../drivers/index.ts';
+import { createDriverRegistry, type DriverRegistry } from '../runtime/drivers.ts';
+import { configSchema } from '../runtime/config/schema.ts';
 
-export const SCHEMA_FILE = fileURLToPath(new URL('../../docs/config.schema.json', import.meta.url));
+export const SCHEMA_FILE = fileURLToPath(new URL('../docs/config.schema.json', import.meta.url));
 
 /** The schema file's exact text (stable key order, trailing newline) for a registry. */
 export function generateSchemaJson(registry: DriverRegistry): string {
