@@ -58,13 +58,24 @@ export interface DeviceIssue {
   message: string;
 }
 
+export type IndexedDevice = { index: number; device: DeviceBase & Record<string, unknown> };
+/** A check over every configured device of every family (e.g. families sharing a serial port). */
+export type CrossCheck = (devices: IndexedDevice[]) => (DeviceIssue & { index: number })[];
+
 export interface DriverRegistry {
   register(def: DriverDefinition): void;
   get(name: string): DriverDefinition | undefined;
   list(): DriverDefinition[];
+  /**
+   * Every family's checkAll over its own devices, then the cross checks over all: what the
+   * config loader runs once the devices parsed (issue paths relative to the device at `index`).
+   */
+  checkAll(devices: IndexedDevice[]): (DeviceIssue & { index: number })[];
+  /** The device's points from its family, or undefined when the family cannot tell. */
+  points(device: DeviceBase & Record<string, unknown>): PointInfo[] | undefined;
 }
 
-export function createDriverRegistry(defs: DriverDefinition[] = []): DriverRegistry {
+export function createDriverRegistry(defs: DriverDefinition[] = [], opts: { crossChecks?: CrossCheck[] } = {}): DriverRegistry {
   const byName = new Map<string, DriverDefinition>();
   const registry: DriverRegistry = {
     register(def) {
@@ -73,6 +84,16 @@ export function createDriverRegistry(defs: DriverDefinition[] = []): DriverRegis
     },
     get: (name) => byName.get(name),
     list: () => [...byName.values()],
+    checkAll(devices) {
+      const out: (DeviceIssue & { index: number })[] = [];
+      for (const def of byName.values()) {
+        const mine = devices.filter((d) => d.device.driver === def.name);
+        if (def.checkAll && mine.length) out.push(...def.checkAll(mine as never));
+      }
+      for (const check of opts.crossChecks ?? []) out.push(...check(devices));
+      return out;
+    },
+    points: (device) => byName.get(device.driver)?.points?.(device as never),
   };
   for (const d of defs) registry.register(d);
   return registry;

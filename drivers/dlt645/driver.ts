@@ -49,7 +49,7 @@ export interface Dlt645Driver extends Driver {
 type Outcome = 'ok' | 'refused' | 'failed' | 'link-down';
 
 export function createDlt645Driver(cfg: Dlt645DeviceConfig, ctx: Ctx, ports: PortRegistry): Dlt645Driver {
-  const log = ctx.log.child({ mod: 'dlt645', device: cfg.id });
+  const log = ctx.log; // already carries { mod, device } (runtime/agent.ts)
   const monitor = createDeviceMonitor({ ...ctx, log }, { device: cfg.id, driver: 'dlt645' }, { maxBackoffMs: cfg.maxBackoff });
   const points = [...new Set(cfg.points)].map((n) => {
     const def = pointByName(n);

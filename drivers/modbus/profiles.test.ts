@@ -8,11 +8,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createDriverRegistry } from '../../runtime/drivers.ts';
 import { parseConfig } from '../../runtime/config/index.ts';
 import { createModbusDevice } from './device.ts';
-import { createModbusDriver } from './index.ts';
+import { builtinDrivers } from '../index.ts';
 import { createModbusBuses } from './ports.ts';
 import { listProfiles, loadProfile, parseProfile } from './profiles.ts';
-import { deviceConfig, recordingCtx, until } from './testing/ctx.ts';
-import { createImage, startTcpSim, type RegisterImage } from './testing/sim.ts';
+import { deviceConfig, recordingCtx, until } from '../../test/support/modbus/ctx.ts';
+import { createImage, startTcpSim, type RegisterImage } from '../../test/support/modbus/sim.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -110,7 +110,7 @@ describe('profile errors', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'wayside-modbus-'));
     const prof = path.join(dir, 'broken.yaml');
     writeFileSync(prof, 'points:\n  - { name: x, table: discrete, address: 0, writable: true }\n');
-    const registry = createDriverRegistry([createModbusDriver()]);
+    const registry = createDriverRegistry(builtinDrivers().filter((d) => d.name === 'modbus'));
     const yaml = (profile: string) => [
       'version: 1', 'gateway: { id: gw-1 }', 'uplink: { enabled: false }', 'devices:',
       '  - id: meter-1', '    driver: modbus', '    transport: { type: rtu, port: /dev/ttyUSB0, baudRate: 9600 }',

@@ -9,8 +9,8 @@ import { createModbusDevice, type ModbusDriver } from './device.ts';
 import { rtuFrame } from './frame.ts';
 import { createModbusBuses, rtuFrameDelayMs, type ModbusBuses } from './ports.ts';
 import type { ModbusConfigInput } from './schema.ts';
-import { deviceConfig, recordingCtx, sleep, until } from './testing/ctx.ts';
-import { createImage, startRtuSim, type RegisterImage } from './testing/sim.ts';
+import { deviceConfig, recordingCtx, sleep, until } from '../../test/support/modbus/ctx.ts';
+import { createImage, startRtuSim, type RegisterImage } from '../../test/support/modbus/sim.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -95,7 +95,7 @@ describe.skipIf(!socatAvailable())('modbus rtu', () => {
     }, rec, buses);
     await healthy.start();
     await dead.start();
-    expect(buses.keys()).toEqual([`rtu:${pair.a}`]);
+    expect(buses.keys()).toEqual([pair.a]);
     await sleep(3000);
     const hs = healthy.stats();
     // 3 s at 200 ms is 15 slots; allow a little for startup.

@@ -2,12 +2,12 @@
 // coalescing measured in requests the server saw, exceptions, socket loss and server restarts,
 // writes landing in the register image, and port sharing (within an agent, never across two).
 import { afterEach, describe, expect, it } from 'vitest';
-import { createModbusDriver } from './index.ts';
+import { builtinDrivers } from '../index.ts';
 import { createModbusBuses } from './ports.ts';
 import { createModbusDevice, type ModbusDriver } from './device.ts';
-import { DECODE_CASES } from './testing/cases.ts';
-import { deviceConfig, recordingCtx, sleep, until } from './testing/ctx.ts';
-import { createImage, startTcpSim, type RegisterImage, type TcpSim } from './testing/sim.ts';
+import { DECODE_CASES } from '../../test/support/modbus/cases.ts';
+import { deviceConfig, recordingCtx, sleep, until } from '../../test/support/modbus/ctx.ts';
+import { createImage, startTcpSim, type RegisterImage, type TcpSim } from '../../test/support/modbus/sim.ts';
 import type { ModbusConfigInput } from './schema.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -163,18 +163,19 @@ describe('modbus tcp', () => {
     const s = await sim(img);
     const t = { type: 'tcp' as const, host: '127.0.0.1', port: s.port };
     const pts = [{ name: 'a', table: 'input' as const, address: 0 }];
-    const defA = createModbusDriver();
-    const defB = createModbusDriver();
+    const modbusOf = (defs: ReturnType<typeof builtinDrivers>) => defs.find((d) => d.name === 'modbus')!;
+    const defA = modbusOf(builtinDrivers());
+    const defB = modbusOf(builtinDrivers());
     const recA = recordingCtx();
     const recB = recordingCtx();
-    const mk = (def: typeof defA, id: string, unitId: number, rec: typeof recA) => {
-      const d = def.create({ ...deviceConfig(id, { transport: t, unitId, ...fast, points: pts }) } as never, rec.ctx) as ModbusDriver;
+    const mk = async (def: typeof defA, id: string, unitId: number, rec: typeof recA) => {
+      const d = (await def.create({ ...deviceConfig(id, { transport: t, unitId, ...fast, points: pts }) } as never, rec.ctx)) as ModbusDriver;
       cleanup.push(() => d.stop());
       return d;
     };
-    const a1 = mk(defA, 'a1', 1, recA);
-    const a2 = mk(defA, 'a2', 2, recA);
-    const b1 = mk(defB, 'b1', 1, recB);
+    const a1 = await mk(defA, 'a1', 1, recA);
+    const a2 = await mk(defA, 'a2', 2, recA);
+    const b1 = await mk(defB, 'b1', 1, recB);
     for (const d of [a1, a2, b1]) await d.start();
     await until(() => [a1, a2, b1].every((d) => d.stats().polls >= 2 && d.health().readings >= 2));
     expect(a1.health().port).toBe(`tcp:127.0.0.1:${s.port}`);

@@ -7,7 +7,7 @@ import { silentLog } from '../../runtime/log.ts';
 import type { Clock, Reading } from '../../runtime/types.ts';
 import { startPtyPair } from '../../test/helpers/socat.ts';
 import { createSerialDriver, serialSchema, type SerialConfig } from './index.ts';
-import { nmeaSentence, openPeer, pms5003Frame, prng } from './testing/frames.ts';
+import { nmeaSentence, openPeer, pms5003Frame, prng } from '../../test/support/serial/frames.ts';
 import { clockIds } from '../../runtime/ids.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];

@@ -2,7 +2,6 @@
 // sensors). The port reopens by itself after an unplug (createSerialLine); each valid frame is
 // a success and each bad frame, port error or silence a failure on the shared device monitor,
 // which owns the device state, the device.fault events and the health counters.
-import { defineDriver } from '../../runtime/drivers.ts';
 import type { Ctx, DeviceHealth, Driver } from '../../runtime/types.ts';
 import { createDeviceMonitor } from '../common/device-monitor.ts';
 import { createSerialLine } from '../common/serial-line.ts';
@@ -11,7 +10,7 @@ import type { DecodeResult, Decoder, DecoderStats } from './decoder.ts';
 import type { SerialFormat, SerialProfile } from './format.ts';
 import { createNmeaDecoder } from './nmea.ts';
 import { loadProfile } from './profiles.ts';
-import { SERIAL_DESCRIPTION, serialSchema, type SerialConfig } from './schema.ts';
+import type { SerialConfig } from './schema.ts';
 import { createTextDecoder } from './text.ts';
 
 export { serialSchema, SERIAL_DESCRIPTION, type SerialConfig } from './schema.ts';
@@ -57,7 +56,7 @@ export interface SerialDriver extends Driver {
 }
 
 export function createSerialDriver(cfg: SerialConfig, ctx: Ctx): SerialDriver {
-  const log = ctx.log.child({ mod: 'serial', device: cfg.id });
+  const log = ctx.log; // already carries { mod, device } (runtime/agent.ts)
   const dev = resolveSerialDevice(cfg);
   const decoder = createDecoder(dev.format);
   const monitor = createDeviceMonitor({ ...ctx, log }, { device: cfg.id, driver: 'serial' });
@@ -146,10 +145,3 @@ export function createSerialDriver(cfg: SerialConfig, ctx: Ctx): SerialDriver {
     health: () => ({ ...monitor.health(), framing: { ...decoder.stats(), throttled, opens: line.opens() } }),
   };
 }
-
-export const serialDriver = defineDriver({
-  name: 'serial',
-  description: SERIAL_DESCRIPTION,
-  schema: serialSchema,
-  create: (device, ctx) => createSerialDriver(device, ctx),
-});

@@ -13,7 +13,7 @@ import { startPtyPair, type PtyPair } from '../../test/helpers/socat.ts';
 import { builtinDrivers } from '../index.ts';
 import { profileSchema } from './format.ts';
 import { createSerialDriver, SerialConfigError, serialSchema, type SerialConfig } from './index.ts';
-import { nmeaSentence, openPeer, PMS_ORDER, pms5003Frame, sds011Frame, type Peer, type Pms5003Values } from './testing/frames.ts';
+import { nmeaSentence, openPeer, PMS_ORDER, pms5003Frame, sds011Frame, type Peer, type Pms5003Values } from '../../test/support/serial/frames.ts';
 import { clockIds } from '../../runtime/ids.ts';
 
 const cleanup: (() => Promise<unknown> | unknown)[] = [];

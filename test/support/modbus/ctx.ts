@@ -3,7 +3,7 @@
 import { createBus } from '../../../runtime/bus.ts';
 import { silentLog } from '../../../runtime/log.ts';
 import type { Clock, Ctx, Reading, WaysideEvent } from '../../../runtime/types.ts';
-import { modbusSchema, type ModbusConfigInput, type ModbusDeviceConfig } from '../schema.ts';
+import { modbusSchema, type ModbusConfigInput, type ModbusDeviceConfig } from '../../../drivers/modbus/schema.ts';
 import { clockIds } from '../../../runtime/ids.ts';
 
 export interface Recorded {
@@ -43,4 +43,4 @@ export function deviceConfig(id: string, input: ModbusConfigInput, extra: { offl
   return { id, driver: 'modbus', ...extra, ...modbusSchema.parse(input) };
 }
 
-export { sleep, until } from '../../../test/helpers/wait.ts';
+export { sleep, until } from '../../helpers/wait.ts';
