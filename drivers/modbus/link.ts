@@ -91,11 +91,16 @@ function createLink(
     if (r.reset) pipe.reset(r.err?.message ?? 'corrupt stream');
     if (r.err) p.done(r.err);
     else if (r.pdu) {
+      let data: Buffer;
       try {
-        p.done(undefined, parseResponsePdu(p.req, r.pdu));
+        data = parseResponsePdu(p.req, r.pdu);
       } catch (err) {
-        p.done(err as ModbusError);
+        // An exception reply or a mismatch is the device's answer; anything else is a parser
+        // failure, which the bus turns into a protocol fault (onFault) and a clean framer.
+        if (err instanceof ModbusError) return p.done(err);
+        throw err;
       }
+      p.done(undefined, data);
     }
   };
   const onDown = (err: Error) => {
