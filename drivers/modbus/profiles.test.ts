@@ -103,7 +103,7 @@ describe('profile errors', () => {
     expect(() => parseProfile('points:\n  - { name: a, table: input, address: 0, type: string }\n  - { name: a, table: input, address: 9 }\n', '/x/p.yaml')).toThrow(
       'profile p.yaml:2 points[0] (a).length: missing required field (registers of the string)\nprofile p.yaml:3 points[1] (a).name: duplicate point name "a" (also points[0])',
     );
-    expect(() => loadProfile('no-such-meter')).toThrow(/profile "no-such-meter": cannot read .*no-such-meter.yaml: no such file \(shipped profiles: energy-meter, lamp-controller, pm-sensor\)/);
+    expect(() => loadProfile('no-such-meter')).toThrow(/profile "no-such-meter": cannot read .*no-such-meter.yaml: no such file \(shipped modbus profiles: energy-meter, lamp-controller, pm-sensor\)/);
   });
 
   it('surface through the config loader at the device that names the profile', () => {

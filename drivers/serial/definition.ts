@@ -4,7 +4,6 @@ import type { DeviceBase, PointInfo } from '../../runtime/drivers.ts';
 import { defineFamily } from '../common/family.ts';
 import { regexGroups, type SerialFormat } from './format.ts';
 import { NMEA_POINTS } from './nmea.ts';
-import { loadProfile } from './profiles.ts';
 import { SERIAL_DESCRIPTION, serialSchema, type SerialConfig } from './schema.ts';
 
 /** The points a format produces: its fields, a regex's named groups, or the NMEA set. */
@@ -19,12 +18,8 @@ export function formatPoints(f: SerialFormat): PointInfo[] {
 }
 
 export function serialPoints(d: DeviceBase & Pick<SerialConfig, 'profile' | 'format'>): PointInfo[] | undefined {
-  try {
-    const format = d.profile ? loadProfile(d.profile).format : d.format;
-    return format ? formatPoints(format) : undefined;
-  } catch {
-    return undefined; // a broken profile is reported by the schema, with its file
-  }
+  const format = d.profile?.format ?? d.format;
+  return format ? formatPoints(format) : undefined;
 }
 
 export function serialFamily() {

@@ -9,7 +9,6 @@ import { createBinaryDecoder } from './binary.ts';
 import type { DecodeResult, Decoder, DecoderStats } from './decoder.ts';
 import type { SerialFormat, SerialProfile } from './format.ts';
 import { createNmeaDecoder } from './nmea.ts';
-import { loadProfile } from './profiles.ts';
 import type { SerialConfig } from './schema.ts';
 import { createTextDecoder } from './text.ts';
 
@@ -36,7 +35,7 @@ export function resolveSerialDevice(cfg: SerialConfig): SerialProfile {
   if ((cfg.profile === undefined) === (cfg.format === undefined)) {
     throw new SerialConfigError(cfg.id, cfg.profile ? 'give either profile or format, not both' : 'needs a profile (like pms5003) or a format');
   }
-  const base: SerialProfile = cfg.profile ? loadProfile(cfg.profile) : { description: 'inline format', format: cfg.format! };
+  const base: SerialProfile = cfg.profile ?? { description: 'inline format', format: cfg.format! };
   return {
     ...base,
     baudRate: cfg.baudRate ?? base.baudRate ?? 9600,
@@ -131,7 +130,7 @@ export function createSerialDriver(cfg: SerialConfig, ctx: Ctx): SerialDriver {
       if (running) return;
       running = true;
       lastSign = ctx.clock.mono();
-      log.info({ port: cfg.port, profile: cfg.profile, format: dev.format.type, baudRate: dev.baudRate }, 'serial device started');
+      log.info({ port: cfg.port, profile: cfg.profile?.ref, format: dev.format.type, baudRate: dev.baudRate }, 'serial device started');
       line.start();
       timer = setInterval(checkSilence, Math.max(20, Math.min(1000, Math.floor(cfg.silenceTimeout / 4))));
     },

@@ -215,7 +215,7 @@ describe('serial device config', () => {
       'wayside.yaml',
       registry,
     );
-    expect(cfg.devices[0]).toMatchObject({ port: '/dev/ttyUSB1', profile: 'pms5003', minInterval: 1000, silenceTimeout: 30_000, reopen: { min: 500, max: 30_000 } });
+    expect(cfg.devices[0]).toMatchObject({ port: '/dev/ttyUSB1', profile: { ref: 'pms5003', format: { type: 'binary' } }, minInterval: 1000, silenceTimeout: 30_000, reopen: { min: 500, max: 30_000 } });
     expect(cfg.devices[1]).toMatchObject({ baudRate: 19200, format: { header: [0x55, 0xaa], footer: [], maxLength: 256, fields: [{ scale: 0.1, offset: 0 }] } });
   });
 
