@@ -239,6 +239,7 @@ export function createModbusDevice(cfg: ModbusDeviceConfig, ctx: Ctx, buses: Mod
       if (!stopped) return;
       handle = buses.acquire(cfg.transport, cfg.id, log);
       stopped = false;
+      monitor.started();
       log.info({ port: handle.port.key, points: points.length, requestsPerCycle: blocks.length, intervalMs: cfg.interval }, 'modbus device started');
       nextAt = clock.mono();
       phaseMs = (idHash(cfg.id) % 1000) / 1000 * Math.min(cfg.interval, 1000) / 2;

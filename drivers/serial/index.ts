@@ -5,10 +5,11 @@
 import type { Ctx, DeviceHealth, Driver } from '../../runtime/types.ts';
 import { createDeviceMonitor } from '../common/device-monitor.ts';
 import { createSerialLine } from '../common/serial-line.ts';
+import { refuseWrite } from '../common/write.ts';
 import { createBinaryDecoder } from './binary.ts';
 import type { DecodeResult, Decoder, DecoderStats } from './decoder.ts';
-import type { SerialFormat, SerialProfile } from './format.ts';
-import { createNmeaDecoder } from './nmea.ts';
+import { regexGroups, type SerialFormat, type SerialProfile } from './format.ts';
+import { createNmeaDecoder, NMEA_POINTS } from './nmea.ts';
 import type { SerialConfig } from './schema.ts';
 import { createTextDecoder } from './text.ts';
 
@@ -22,6 +23,14 @@ export class SerialConfigError extends Error {
     this.name = 'SerialConfigError';
     this.device = device;
   }
+}
+
+/** The point names a format produces (for write refusals). */
+function pointNames(f: SerialFormat): string[] {
+  if (f.type === 'nmea') return Object.keys(NMEA_POINTS);
+  if (f.fields) return f.fields.map((x) => x.point);
+  const groups = f.type === 'text' && f.regex !== undefined ? regexGroups(f.regex) : [];
+  return typeof groups === 'string' ? [] : groups;
 }
 
 export function createDecoder(format: SerialFormat): Decoder {
@@ -126,9 +135,11 @@ export function createSerialDriver(cfg: SerialConfig, ctx: Ctx): SerialDriver {
   };
 
   return {
+    write: refuseWrite('serial', cfg.id, pointNames(dev.format)),
     async start() {
       if (running) return;
       running = true;
+      monitor.started();
       lastSign = ctx.clock.mono();
       log.info({ port: cfg.port, profile: cfg.profile?.ref, format: dev.format.type, baudRate: dev.baudRate }, 'serial device started');
       line.start();
