@@ -228,7 +228,8 @@ export function createBusRegistry(opts: BusRegistryOptions = {}): BusRegistry {
   const open = (key: string, addr: BusAddress, log: Log) => {
     const members = new Map<string, BusMember>();
     const route: { rx?: Receiver } = {};
-    const plog = log.child({ port: key });
+    // The serial line adds { port } itself; TCP pipes name host:port in their lines.
+    const plog = log;
     let b: ReturnType<typeof createBus> | undefined;
     const deps = {
       log: plog,
@@ -243,7 +244,7 @@ export function createBusRegistry(opts: BusRegistryOptions = {}): BusRegistry {
           rx.onData(chunk);
         } catch (err) {
           b!.st.framerFaults++;
-          plog.warn({ err: (err as Error).message }, 'framer failed on received bytes; reset');
+          plog.warn({ port: key, err: (err as Error).message }, 'framer failed on received bytes; reset');
           rx.onFault(err instanceof Error ? err : new Error(String(err)));
         }
       },

@@ -62,10 +62,7 @@ export interface PortHandle {
 export interface PortRegistry {
   /** Throws PortConflictError when the device cannot share the port as configured. */
   attach(member: PortMember): PortHandle;
-  /** Ports currently open or opening. */
-  size(): number;
 }
-
 
 interface Job {
   req: ExchangeRequest;
@@ -87,7 +84,6 @@ interface Dlt645Line {
 }
 
 export function createPortRegistry(buses: BusRegistry): PortRegistry {
-  let open = 0;
   return {
     attach(member) {
       const { settings } = member;
@@ -109,7 +105,6 @@ export function createPortRegistry(buses: BusRegistry): PortRegistry {
         throw err;
       }
       line.members.set(member.device, member);
-      open++;
       let detached = false;
       return {
         exchange: (req) => (detached ? Promise.reject(new ExchangeError('io', req.site, 'device detached from the port', true)) : line.exchange(member, req)),
@@ -117,13 +112,11 @@ export function createPortRegistry(buses: BusRegistry): PortRegistry {
         async detach() {
           if (detached) return;
           detached = true;
-          open--;
           line.members.delete(member.device);
           await h.release(); // fails this device's queued and in-flight requests
         },
       };
     },
-    size: () => open,
   };
 }
 
