@@ -7,11 +7,10 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDriverRegistry } from '../../runtime/drivers.ts';
 import { parseConfig } from '../../runtime/config/index.ts';
-import { createModbusDevice } from './device.ts';
 import { builtinDrivers } from '../index.ts';
-import { createModbusBuses } from './ports.ts';
 import { listProfiles, loadProfile, parseProfile } from './profiles.ts';
-import { deviceConfig, recordingCtx, until } from '../../test/support/modbus/ctx.ts';
+import { createDevice, modbusDefinition, recordingCtx, until } from '../../test/support/modbus/ctx.ts';
+import type { ModbusConfigInput } from './schema.ts';
 import { createImage, startTcpSim, type RegisterImage } from '../../test/support/modbus/sim.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -23,7 +22,7 @@ async function readOnce(profile: string, img: RegisterImage, extra: object = {})
   const s = await startTcpSim(() => img);
   cleanup.push(() => s.close());
   const rec = recordingCtx();
-  const dev = createModbusDevice(deviceConfig('dut', { transport: { type: 'tcp', host: '127.0.0.1', port: s.port }, interval: '1s', timeout: '500ms', profile, ...extra }), rec.ctx, createModbusBuses());
+  const dev = await createDevice(modbusDefinition(), 'dut', { transport: { type: 'tcp', host: '127.0.0.1', port: s.port }, interval: '1s', timeout: '500ms', profile, ...extra } as ModbusConfigInput, rec.ctx);
   cleanup.push(() => dev.stop());
   await dev.start();
   const n = dev.plan().reduce((k, b) => k + b.points.length, 0);
