@@ -183,7 +183,8 @@ function createBus(key: string, pipe: Pipe, route: { rx?: Receiver }, members: M
           order.push(owner);
         }
         if (!q.length) charge.set(owner, Math.max(charge.get(owner) ?? 0, vclock));
-        const j: Job = { owner, rx, run: () => job().then(resolve, reject), fail: reject };
+        // A job that throws synchronously must still release the bus.
+        const j: Job = { owner, rx, run: () => Promise.resolve().then(job).then(resolve, reject), fail: reject };
         if (urgent) q.unshift(j);
         else q.push(j);
         pump();
