@@ -1,7 +1,7 @@
 // The composition root: the one module that knows every room of the house. It hands the
 // framework (runtime/) the driver families and the services this product is made of; runtime/
 // itself imports none of drivers/, flows/, models/ or provisioning/.
-import { builtinDrivers } from './drivers/index.ts';
+import { builtinDrivers, checkSharedPorts } from './drivers/index.ts';
 import { createDevicesService } from './drivers/service.ts';
 import { createFlowsService } from './flows/service.ts';
 import { startAgent, type Agent, type AgentOptions } from './runtime/agent.ts';
@@ -21,6 +21,7 @@ export function productServices(_config: WaysideConfig, registry: DriverRegistry
 export const app: CliApp = {
   drivers: builtinDrivers,
   services: productServices,
+  configChecks: [checkSharedPorts],
 };
 
 /** Starts an agent made of the product's services (tests and embedders use this). */

@@ -9,13 +9,14 @@ import { fileURLToPath } from 'node:url';
 import { createBus } from '../runtime/bus.ts';
 import { silentLog } from '../runtime/log.ts';
 import type { Ctx } from '../runtime/types.ts';
-import { createModbusDriver, type ModbusDriver } from '../drivers/modbus/index.ts';
+import { builtinDrivers } from '../drivers/index.ts';
+import type { ModbusDriver } from '../drivers/modbus/index.ts';
 import { createModbusBuses, request } from '../drivers/modbus/ports.ts';
 import { READ_FN } from '../drivers/modbus/plan.ts';
 import { pointWidth } from '../drivers/modbus/codec.ts';
-import { deviceConfig, realClock } from '../drivers/modbus/testing/ctx.ts';
+import { deviceConfig, realClock } from '../test/support/modbus/ctx.ts';
 import type { PointInput } from '../drivers/modbus/point-schema.ts';
-import { createImage, startTcpSim } from '../drivers/modbus/testing/sim.ts';
+import { createImage, startTcpSim } from '../test/support/modbus/sim.ts';
 import { clockIds } from '../runtime/ids.ts';
 
 const DEVICES = Number(process.env.MODBUS_BENCH_DEVICES ?? 50);
@@ -50,10 +51,10 @@ if (process.argv[2] === '--sims') {
   let readings = 0;
   bus.on('reading', 'bench', () => readings++);
   const ctx: Ctx = { bus, log, clock: realClock, newId: clockIds(realClock) };
-  const def = createModbusDriver();
+  const def = builtinDrivers().find((d) => d.name === 'modbus')!;
   const points = pointMap();
-  const devs = ports.map((port, i) =>
-    def.create(deviceConfig(`dev-${i}`, { transport: { type: 'tcp', host: '127.0.0.1', port }, interval: '1s', timeout: '500ms', points }) as never, ctx) as ModbusDriver);
+  const devs = await Promise.all(ports.map(async (port, i) =>
+    (await def.create(deviceConfig(`dev-${i}`, { transport: { type: 'tcp', host: '127.0.0.1', port }, interval: '1s', timeout: '500ms', points }) as never, ctx)) as ModbusDriver));
 
   const requestsPerCycle = devs.reduce((n, d) => n + d.stats().requestsPerCycle, 0);
   const naivePerCycle = devs.reduce((n, d) => n + d.stats().naiveRequestsPerCycle, 0);

@@ -58,6 +58,8 @@ export interface DeviceIssue {
   message: string;
 }
 
+export type IndexedDevice = { index: number; device: DeviceBase & Record<string, unknown> };
+
 export interface DriverRegistry {
   register(def: DriverDefinition): void;
   get(name: string): DriverDefinition | undefined;
@@ -73,9 +75,30 @@ export function createDriverRegistry(defs: DriverDefinition[] = []): DriverRegis
     },
     get: (name) => byName.get(name),
     list: () => [...byName.values()],
-  };
+    };
   for (const d of defs) registry.register(d);
   return registry;
+}
+
+const configDirs: string[] = [];
+
+/**
+ * Run `fn` (the synchronous parse of one config file) with the file's directory known to
+ * driver fields that name files (profiles), so relative paths resolve against the config file,
+ * never the working directory. The config loader wraps its schema parse in it.
+ */
+export function withConfigDir<T>(dir: string, fn: () => T): T {
+  configDirs.push(dir);
+  try {
+    return fn();
+  } finally {
+    configDirs.pop();
+  }
+}
+
+/** Directory of the config file being parsed; undefined outside a config parse. */
+export function configDir(): string | undefined {
+  return configDirs.at(-1);
 }
 
 /** Helper so a driver module can declare its definition with full type inference. */

@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createModbusDriver } from '../drivers/modbus/index.ts';
-import { createImage, startTcpSim, type TcpSim } from '../drivers/modbus/testing/sim.ts';
+import { builtinDrivers } from '../drivers/index.ts';
+import { createImage, startTcpSim, type TcpSim } from './support/modbus/sim.ts';
 import { outboxRecords, placeFlows, startFlowsAgent, waitFor, type FlowsAgent } from './support/flows/testing.ts';
 import type { WaysideEvent } from '../runtime/types.ts';
 
@@ -108,7 +108,7 @@ describe('LED screen example with a real Modbus TCP screen', () => {
       - { name: pm25, table: holding, address: 0, type: uint16, writable: true, unit: ug/m3 }
       - { name: noise, table: holding, address: 1, type: uint16, writable: true, unit: dB }
 `,
-      { dir: boot.dir, drivers: [createModbusDriver()] },
+      { dir: boot.dir, drivers: builtinDrivers().filter((d) => d.name === 'modbus') },
     );
   });
   afterAll(async () => {

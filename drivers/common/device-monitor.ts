@@ -28,6 +28,8 @@ export interface DeviceMonitor {
   state(): DeviceState;
   /** Delay before the next attempt: the poll interval while healthy, exponential backoff while failing. */
   nextDelay(intervalMs: number): number;
+  /** The device (re)starts: back to `starting`, so a restart after stop() reports state again. */
+  started(): void;
   stopped(): void;
   health(): DeviceHealth & { errorsByKind: Partial<Record<FaultKind, number>>; consecutiveFailures: number };
 }
@@ -89,6 +91,11 @@ export function createDeviceMonitor(ctx: Ctx, info: { device: string; driver: st
       if (consecutive < offlineAfter) return intervalMs;
       const exp = Math.min(maxBackoff, intervalMs * 2 ** Math.min(consecutive - offlineAfter + 1, 16));
       return Math.max(intervalMs, Math.round(exp * (0.8 + Math.random() * 0.4)));
+    },
+    started() {
+      state = 'starting';
+      consecutive = 0;
+      offlineSince = undefined;
     },
     stopped() {
       state = 'stopped';

@@ -8,7 +8,7 @@ import { createDriverRegistry } from '../../runtime/drivers.ts';
 import { builtinDrivers } from '../index.ts';
 import { dlt645Schema } from './index.ts';
 import { PortConflictError } from './errors.ts';
-import { startLive, until, sleep, type Live } from './live.fixture.ts';
+import { startLive, until, sleep, type Live } from '../../test/support/dlt645/live.ts';
 
 const A = '000000001234';
 const B = '000000005678';
@@ -186,6 +186,6 @@ describe('dlt645 address discovery', () => {
     await expect(live.meter('meter-x', { address: 'auto' })).rejects.toThrow(PortConflictError);
     await expect(live.meter('meter-y', { address: A })).rejects.toThrow(/address 000000001234 is already polled by device "meter-a"/);
     const slow = live.meter('meter-z', { address: B, baudRate: 2400 });
-    await expect(slow).rejects.toThrow(/line settings 2400 even 1 differ from device "meter-a" \(19200 even 1\)/);
+    await expect(slow).rejects.toThrow(/line settings 2400 8E1 differ from device "meter-a" \(19200 8E1\)/);
   });
 });

@@ -8,6 +8,7 @@
 import { emitEvent } from '../../runtime/events.ts';
 import type { Ctx, DeviceHealth, Driver } from '../../runtime/types.ts';
 import { createDeviceMonitor, type FaultKind } from '../common/device-monitor.ts';
+import { refuseWrite } from '../common/write.ts';
 import { BROADCAST_ADDRESS, CTRL_ERROR, addressFromBytes, CTRL_FOLLOW_UP, FN_READ_ADDRESS, FN_READ_DATA, diFromBytes, type Frame } from './codec.ts';
 import { ExchangeError, MeterErrorReply, ReplyFormatError, type ExchangeSite } from './errors.ts';
 import { ValueError, decodeValue, pointByName, readRequestData, type PointDef } from './points.ts';
@@ -49,7 +50,7 @@ export interface Dlt645Driver extends Driver {
 type Outcome = 'ok' | 'refused' | 'failed' | 'link-down';
 
 export function createDlt645Driver(cfg: Dlt645DeviceConfig, ctx: Ctx, ports: PortRegistry): Dlt645Driver {
-  const log = ctx.log.child({ mod: 'dlt645', device: cfg.id });
+  const log = ctx.log; // already carries { mod, device } (runtime/agent.ts)
   const monitor = createDeviceMonitor({ ...ctx, log }, { device: cfg.id, driver: 'dlt645' }, { maxBackoffMs: cfg.maxBackoff });
   const points = [...new Set(cfg.points)].map((n) => {
     const def = pointByName(n);
@@ -194,6 +195,7 @@ export function createDlt645Driver(cfg: Dlt645DeviceConfig, ctx: Ctx, ports: Por
   };
 
   return {
+    write: refuseWrite('dlt645', cfg.id, points.map((p) => p.name)),
     async start() {
       if (running) return;
       try {
@@ -206,6 +208,7 @@ export function createDlt645Driver(cfg: Dlt645DeviceConfig, ctx: Ctx, ports: Por
         throw err;
       }
       running = true;
+      monitor.started();
       log.info({ port: cfg.port, address: cfg.address, points: points.map((p) => p.name), intervalMs: cfg.interval }, 'dlt645 meter started');
       schedule(0);
     },

@@ -3,7 +3,7 @@
 // fault that clears after replug. (The randomized live-bus test is live-fuzz.test.ts.)
 import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { A, closeLive, POINTS, startLive, until, VALUES, type Live } from './live.fixture.ts';
+import { A, closeLive, POINTS, startLive, until, VALUES, type Live } from '../../test/support/dlt645/live.ts';
 
 let live: Live | undefined;
 afterEach(async () => {

@@ -3,7 +3,7 @@
 // wrong value, every failure is counted by kind, and the meters read normally once it stops.
 // The fault sequence is fixed; which exchange each fault hits depends on timing.
 import { afterEach, describe, expect, it } from 'vitest';
-import { A, B, closeLive, POINTS, startLive, until, sleep, VALUES, type Live } from './live.fixture.ts';
+import { A, B, closeLive, POINTS, startLive, until, sleep, VALUES, type Live } from '../../test/support/dlt645/live.ts';
 import { createPrng } from '../../runtime/prng.ts';
 
 let live: Live | undefined;

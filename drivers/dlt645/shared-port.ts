@@ -1,11 +1,9 @@
-// One RS-485 port shared by every meter wired to it: one serial line, one queue, one exchange
-// at a time with an idle gap between frames (half duplex: two masters talking at once garble
-// both). Each request has its own timeout, so a dead meter costs the others one timeout per
-// attempt, and the driver's backoff makes those attempts rare.
-//
-// The registry of ports lives in a closure the driver definition creates (one per agent), not
-// in module state: two agents in one process never share a port object.
-import { createSerialLine } from '../common/serial-line.ts';
+// DL/T 645 exchanges on a shared RS-485 bus (drivers/common/bus.ts): the bus gives one
+// exchange at a time, fair turns and the idle gap between frames, and may carry Modbus RTU
+// devices too; this file frames DL/T 645 requests and matches replies to the meter that asked.
+// Each request has its own timeout, so a dead meter costs the others one timeout per attempt,
+// and the driver's backoff makes those attempts rare.
+import { BusCancelled, BusConflictError, type Bus, type BusHandle, type BusRegistry, type Receiver } from '../common/bus.ts';
 import type { Log } from '../../runtime/types.ts';
 import {
   BROADCAST_ADDRESS, CTRL_FN_MASK, CTRL_REPLY, createFrameParser, encodeFrame, hexBytes,
@@ -18,6 +16,20 @@ export interface LineSettings {
   baudRate: number;
   parity: 'none' | 'even' | 'odd';
   stopBits: 1 | 2;
+}
+
+export interface PortStats {
+  path: string;
+  opens: number;
+  exchanges: number;
+  /** Bytes that belonged to no frame (FE preambles excluded). */
+  garbageBytes: number;
+  /** Frames with a wrong checksum or end byte. */
+  badFrames: number;
+  /** Valid replies nobody was waiting for (late answers, another meter). */
+  strayFrames: number;
+  /** Master frames seen on the line (adapters that echo what they send). */
+  echoFrames: number;
 }
 
 export interface PortMember {
@@ -40,20 +52,6 @@ export interface ExchangeRequest {
   accept?: (reply: Frame) => boolean;
 }
 
-export interface PortStats {
-  path: string;
-  opens: number;
-  exchanges: number;
-  /** Bytes that belonged to no frame (FE preambles excluded). */
-  garbageBytes: number;
-  /** Frames with a wrong checksum or end byte. */
-  badFrames: number;
-  /** Valid replies nobody was waiting for (late answers, another meter). */
-  strayFrames: number;
-  /** Master frames seen on the line (adapters that echo what they send). */
-  echoFrames: number;
-}
-
 export interface PortHandle {
   exchange(req: ExchangeRequest): Promise<Frame>;
   stats(): PortStats;
@@ -64,13 +62,6 @@ export interface PortHandle {
 export interface PortRegistry {
   /** Throws PortConflictError when the device cannot share the port as configured. */
   attach(member: PortMember): PortHandle;
-  /** Ports currently open or opening. */
-  size(): number;
-}
-
-export interface PortRegistryOptions {
-  /** Reopen backoff of the serial line after an unplug (default 500 ms .. 30 s). */
-  reopen?: { minMs: number; maxMs: number };
 }
 
 interface Job {
@@ -85,53 +76,53 @@ interface Job {
   reject(e: Error): void;
 }
 
-interface SharedPort {
+/** The DL/T 645 side of one bus: its meters, its framer, its counters. */
+interface Dlt645Line {
   members: Map<string, PortMember>;
   exchange(member: PortMember, req: ExchangeRequest): Promise<Frame>;
-  cancel(device: string): void;
   stats(): PortStats;
-  close(): Promise<void>;
 }
 
-export function createPortRegistry(opts: PortRegistryOptions = {}): PortRegistry {
-  const ports = new Map<string, SharedPort>();
+export function createPortRegistry(buses: BusRegistry): PortRegistry {
   return {
     attach(member) {
-      const path = member.settings.path;
-      let port = ports.get(path);
-      if (port) checkConflicts(port.members, member);
-      else ports.set(path, (port = openSharedPort(member, opts)));
-      port.members.set(member.device, member);
-      const p = port;
+      const { settings } = member;
+      let h: BusHandle;
+      try {
+        h = buses.acquire(
+          { type: 'serial', line: { path: settings.path, baudRate: settings.baudRate, dataBits: 8, parity: settings.parity, stopBits: settings.stopBits } },
+          { owner: member.device, family: 'dlt645', gapMs: member.gapMs, log: member.log },
+        );
+      } catch (err) {
+        if (err instanceof BusConflictError) throw new PortConflictError(member.device, settings.path, err.message.replace(/^device "[^"]*" on [^:]*: /, ''));
+        throw err;
+      }
+      const line = h.bus.shared('dlt645', () => createDlt645Line(h.bus, settings.path, member.log));
+      try {
+        checkConflicts(line.members, member);
+      } catch (err) {
+        void h.release();
+        throw err;
+      }
+      line.members.set(member.device, member);
       let detached = false;
       return {
-        exchange: (req) => (detached ? Promise.reject(new ExchangeError('io', req.site, 'device detached from the port', true)) : p.exchange(member, req)),
-        stats: () => p.stats(),
+        exchange: (req) => (detached ? Promise.reject(new ExchangeError('io', req.site, 'device detached from the port', true)) : line.exchange(member, req)),
+        stats: () => line.stats(),
         async detach() {
           if (detached) return;
           detached = true;
-          p.members.delete(member.device);
-          p.cancel(member.device);
-          if (p.members.size === 0) {
-            if (ports.get(path) === p) ports.delete(path);
-            await p.close();
-          }
+          line.members.delete(member.device);
+          await h.release(); // fails this device's queued and in-flight requests
         },
       };
     },
-    size: () => ports.size,
   };
 }
 
 function checkConflicts(members: Map<string, PortMember>, m: PortMember): void {
   const { path } = m.settings;
   for (const o of members.values()) {
-    const a = o.settings;
-    const b = m.settings;
-    if (a.baudRate !== b.baudRate || a.parity !== b.parity || a.stopBits !== b.stopBits) {
-      throw new PortConflictError(m.device, path,
-        `line settings ${b.baudRate} ${b.parity} ${b.stopBits} differ from device "${o.device}" (${a.baudRate} ${a.parity} ${a.stopBits}); meters on one port share one line`);
-    }
     if (m.address === 'auto' || o.address === 'auto') {
       throw new PortConflictError(m.device, path,
         `address "auto" needs the port to itself (discovery works with one meter on the bus), but device "${o.device}" uses it too; configure every meter's address`);
@@ -140,16 +131,13 @@ function checkConflicts(members: Map<string, PortMember>, m: PortMember): void {
   }
 }
 
-function openSharedPort(first: PortMember, opts: PortRegistryOptions): SharedPort {
-  const settings = first.settings;
-  const log = first.log.child({ port: settings.path });
+function createDlt645Line(bus: Bus, path: string, firstLog: Log): Dlt645Line {
+  const log = firstLog.child({ port: path });
   const members = new Map<string, PortMember>();
-  const queue: Job[] = [];
   const parser = createFrameParser();
-  const openWaiters = new Set<() => void>();
   const st = { exchanges: 0, garbageBytes: 0, badFrames: 0, strayFrames: 0, echoFrames: 0 };
   let current: Job | undefined;
-  let lastEnd = 0;
+  let baudRate = 2400;
 
   const settle = (job: Job, result: { frame: Frame } | { error: Error }) => {
     if (job.settled) return;
@@ -160,24 +148,6 @@ function openSharedPort(first: PortMember, opts: PortRegistryOptions): SharedPor
   };
   const fail = (job: Job, kind: ExchangeError['kind'], msg: string, cancelled = false) =>
     settle(job, { error: new ExchangeError(kind, job.req.site, msg, cancelled) });
-
-  const line = createSerialLine(
-    { path: settings.path, baudRate: settings.baudRate, parity: settings.parity, stopBits: settings.stopBits, dataBits: 8, reopen: opts.reopen },
-    {
-      log,
-      onData: (chunk) => {
-        for (const ev of parser.push(chunk)) onEvent(ev);
-      },
-      onOpen: () => {
-        for (const w of openWaiters) w();
-        openWaiters.clear();
-      },
-      onDown: (err) => {
-        if (current) fail(current, 'io', `serial port down: ${err.message}`);
-      },
-    },
-  );
-  line.start();
 
   const mine = (job: Job, address: string | undefined) =>
     address !== undefined && (job.req.site.address === address || job.req.site.address === BROADCAST_ADDRESS);
@@ -202,6 +172,20 @@ function openSharedPort(first: PortMember, opts: PortRegistryOptions): SharedPor
     }
   }
 
+  const receiver: Receiver = {
+    onData(chunk) {
+      for (const ev of parser.push(chunk)) onEvent(ev);
+    },
+    onDown(err) {
+      if (current) fail(current, 'io', err instanceof BusCancelled ? `cancelled: ${err.message}` : `serial port down: ${err.message}`, err instanceof BusCancelled);
+    },
+    // The framer threw: start clean; the reply counts as a protocol fault of the polled meter.
+    onFault(err) {
+      parser.reset();
+      if (current) fail(current, 'protocol', `reply could not be parsed: ${err.message}`);
+    },
+  };
+
   function onTimeout(job: Job): void {
     const t = job.req.timeoutMs;
     const pending = parser.pending();
@@ -211,27 +195,14 @@ function openSharedPort(first: PortMember, opts: PortRegistryOptions): SharedPor
     else fail(job, 'timeout', `no reply within ${t} ms`);
   }
 
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  const waitOpen = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        openWaiters.delete(done);
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      openWaiters.add(done);
-    });
-
   async function run(job: Job): Promise<void> {
-    const gap = Math.max(0, ...[...members.values()].map((m) => m.gapMs));
-    const wait = lastEnd + gap - performance.now();
-    if (wait > 0) await sleep(wait);
     if (job.settled) return;
-    // Right after start or a replug the line may still be opening: give it the request's timeout.
-    if (!line.isOpen()) await waitOpen(job.req.timeoutMs);
+    try {
+      await bus.pipe.ensureOpen(job.req.timeoutMs);
+    } catch (err) {
+      return fail(job, 'io', (err as Error).message);
+    }
     if (job.settled) return;
-    if (!line.isOpen()) return fail(job, 'io', `serial port ${settings.path} is not open (unplugged or missing?)`);
     parser.reset(); // leftovers of an earlier exchange must not complete this one
     st.exchanges++;
     const settledP = new Promise<void>((r) => {
@@ -242,47 +213,28 @@ function openSharedPort(first: PortMember, opts: PortRegistryOptions): SharedPor
     const frame = encodeFrame({ address: job.req.site.address, control: job.req.control, data: job.req.data }, { preamble: job.preamble });
     // The reply timeout starts once the request is on the wire: add its transmit time (11 bits a
     // byte with parity) rather than trusting drain() to return, which a stuck adapter may never do.
-    const txMs = Math.ceil((frame.length * 11 * 1000) / settings.baudRate);
+    const txMs = Math.ceil((frame.length * 11 * 1000) / baudRate);
     job.timer = setTimeout(() => onTimeout(job), txMs + job.req.timeoutMs);
-    line.write(frame).catch((err: Error) => fail(job, 'io', `write failed: ${err.message}`));
+    bus.pipe.write(frame).catch((err: Error) => fail(job, 'io', `write failed: ${err.message}`));
     await settledP;
-  }
-
-  async function pump(): Promise<void> {
-    if (current) return;
-    while (queue.length) {
-      const job = queue.shift()!;
-      if (job.settled) continue;
-      current = job;
-      try {
-        await run(job);
-      } catch (err) {
-        fail(job, 'io', `exchange failed: ${(err as Error).message}`);
-      } finally {
-        current = undefined;
-        lastEnd = performance.now();
-      }
-    }
   }
 
   return {
     members,
     exchange(member, req) {
+      baudRate = member.settings.baudRate;
       return new Promise<Frame>((resolve, reject) => {
-        queue.push({ req, device: member.device, preamble: member.preamble, settled: false, garbage: 0, resolve, reject });
-        void pump();
+        const job: Job = { req, device: member.device, preamble: member.preamble, settled: false, garbage: 0, resolve, reject };
+        bus.run(member.device, receiver, async () => {
+          current = job;
+          try {
+            await run(job);
+          } finally {
+            current = undefined;
+          }
+        }).catch((err: Error) => fail(job, 'io', err.message, err instanceof BusCancelled));
       });
     },
-    cancel(device) {
-      for (const job of [...queue, ...(current ? [current] : [])]) {
-        if (job.device === device) fail(job, 'io', 'cancelled: device stopping', true);
-      }
-    },
-    stats: () => ({ path: settings.path, opens: line.opens(), ...st }),
-    async close() {
-      for (const job of [...queue, ...(current ? [current] : [])]) fail(job, 'io', 'cancelled: port closing', true);
-      for (const w of openWaiters) w();
-      await line.stop();
-    },
+    stats: () => ({ path, opens: bus.stats().opens, ...st }),
   };
 }

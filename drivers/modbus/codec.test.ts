@@ -6,7 +6,7 @@ import { decodeRegisters, encodeRegisters, toEngineering, type CodecPoint } from
 import { crc16, parseResponsePdu, rtuFrame, scanRtuResponse } from './frame.ts';
 import { planReads } from './plan.ts';
 import { pointSchema, type ModbusPoint } from './point-schema.ts';
-import { DECODE_CASES } from './testing/cases.ts';
+import { DECODE_CASES } from '../../test/support/modbus/cases.ts';
 
 const words = (ws: number[]) => Buffer.from(ws.flatMap((w) => [w >> 8, w & 0xff]));
 const point = (c: Partial<CodecPoint>): CodecPoint => ({ name: 'p', table: 'holding', type: 'uint16', order: 'ABCD', scale: 1, offset: 0, ...c });

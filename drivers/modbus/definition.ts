@@ -1,21 +1,46 @@
-// The `modbus` definition the agent registers: schema now, implementation (sockets, serial
-// bindings, codecs) on the first configured device. One port registry per definition.
-import { defineDriver, type DriverDefinition } from '../../runtime/drivers.ts';
-import type { ModbusBuses } from './ports.ts';
+// The `modbus` family: schema, cross-device checks and points now; the implementation
+// (sockets, serial bindings, codecs) on the first configured device.
+import type { DeviceBase, PointInfo } from '../../runtime/drivers.ts';
+import { defineFamily, type DriverEnv } from '../common/family.ts';
+import { checkFamilyPorts, lineText, type PortUse } from '../common/port-checks.ts';
+import { mergePoints } from './profiles.ts';
 import { modbusSchema, type ModbusDeviceConfig } from './schema.ts';
 
 export const MODBUS_DESCRIPTION = 'Modbus TCP / RTU / RTU over TCP field devices: coalesced polling, shared bus queues, profiles, writes';
 
-export function lazyModbusDefinition(): DriverDefinition {
-  let buses: Promise<ModbusBuses> | undefined;
-  return defineDriver({
+type Device = DeviceBase & Omit<ModbusDeviceConfig, 'id' | 'driver'>;
+
+/** How a device uses its port, for the checks across devices (drivers/common/port-checks.ts). */
+export function modbusPortUse(index: number, d: Device): PortUse {
+  const t = d.transport;
+  const base = { index, device: d.id, family: 'modbus', address: String(d.unitId), addressPath: ['unitId'], settingsPath: ['transport'] };
+  if (t.type === 'rtu') return { ...base, key: t.port, settings: lineText(t), settingsPath: ['transport', 'baudRate'] };
+  return { ...base, key: `tcp:${t.host}:${t.port}`, settings: t.type === 'tcp' ? 'Modbus TCP framing' : 'RTU-over-TCP framing', settingsPath: ['transport', 'type'] };
+}
+
+export function modbusPoints(d: Device): PointInfo[] {
+  return mergePoints(d.profile, d.points).map((p) => ({
+    name: p.name,
+    type: p.type === 'bool' ? 'boolean' : p.type === 'string' ? 'string' : 'number',
+    writable: p.writable,
+    ...(p.unit !== undefined && { unit: p.unit }),
+    ...(p.min !== undefined && { min: p.min }),
+    ...(p.max !== undefined && { max: p.max }),
+    ...(p.description !== undefined && { description: p.description }),
+  }));
+}
+
+export function modbusFamily(env: DriverEnv) {
+  return defineFamily({
     name: 'modbus',
     description: MODBUS_DESCRIPTION,
     schema: modbusSchema,
-    create: async (device, ctx) => {
-      buses ??= import('./ports.ts').then((m) => m.createModbusBuses());
-      const [{ createModbusDevice }, b] = await Promise.all([import('./device.ts'), buses]);
-      return createModbusDevice(device as ModbusDeviceConfig, ctx, b);
+    checkAll: (devices) => checkFamilyPorts(devices.map(({ index, device }) => modbusPortUse(index, device))),
+    points: modbusPoints,
+    async load() {
+      const [{ createModbusDevice }, { createModbusBuses }, registry] = await Promise.all([import('./device.ts'), import('./ports.ts'), env.buses()]);
+      const buses = createModbusBuses(registry);
+      return (device, ctx) => createModbusDevice(device as ModbusDeviceConfig, ctx, buses);
     },
   });
 }

@@ -61,7 +61,7 @@ export function resolveDevice(cfg: ModbusDeviceConfig): { points: ModbusPoint[];
 export function createModbusDevice(cfg: ModbusDeviceConfig, ctx: Ctx, buses: ModbusBuses): ModbusDriver {
   const { points, blocks, limits } = resolveDevice(cfg);
   const byName = new Map(points.map((p) => [p.name, p]));
-  const log = ctx.log.child({ mod: 'modbus', device: cfg.id, unitId: cfg.unitId });
+  const log = ctx.log.child({ unitId: cfg.unitId });
   const monitor = createDeviceMonitor({ ...ctx, log }, { device: cfg.id, driver: 'modbus' }, { offlineAfter: cfg.offlineFailures, maxBackoffMs: cfg.maxBackoff });
   const heartbeatMs = cfg.heartbeat ?? Math.max(1000, Math.floor((cfg.offlineAfter ?? 120_000) / 2));
   const { clock } = ctx;
@@ -239,6 +239,7 @@ export function createModbusDevice(cfg: ModbusDeviceConfig, ctx: Ctx, buses: Mod
       if (!stopped) return;
       handle = buses.acquire(cfg.transport, cfg.id, log);
       stopped = false;
+      monitor.started();
       log.info({ port: handle.port.key, points: points.length, requestsPerCycle: blocks.length, intervalMs: cfg.interval }, 'modbus device started');
       nextAt = clock.mono();
       phaseMs = (idHash(cfg.id) % 1000) / 1000 * Math.min(cfg.interval, 1000) / 2;

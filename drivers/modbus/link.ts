@@ -2,10 +2,14 @@
 // framing (Modbus TCP). Every failure becomes a ModbusError of one kind: timeout (silence),
 // crc (a frame with a wrong checksum), protocol (garbage, truncated or mismatched frames),
 // exception (the device said no), io (port or connection down).
+//
+// The pipe belongs to the bus (drivers/common/bus.ts), which may carry other protocols too;
+// the bus routes received bytes to `receiver` only while one of this link's exchanges runs.
+import { BusCancelled, type Receiver } from '../common/bus.ts';
 import type { FaultKind } from '../common/device-monitor.ts';
+import type { Pipe } from '../common/pipes.ts';
 import { ModbusError } from './errors.ts';
 import { encodePdu, exchangeContext, mbapFrame, parseResponsePdu, rtuFrame, scanRtuResponse, type ModbusRequest } from './frame.ts';
-import type { Pipe, PipeDeps } from './pipes.ts';
 
 export interface LinkStats {
   requests: number;
@@ -23,7 +27,8 @@ export interface Link {
   readonly frameDelayMs: number;
   /** Send one request and wait for its response; the data bytes of a read, empty for a write. */
   exchange(req: ModbusRequest, timeoutMs: number): Promise<Buffer>;
-  close(): Promise<void>;
+  /** Where the bus sends the bytes received during this link's exchanges. */
+  readonly receiver: Receiver;
   stats(): LinkStats;
 }
 
@@ -33,8 +38,6 @@ interface Pending {
   /** MBAP transaction id. */
   tid: number;
 }
-
-type PipeFactory = (deps: PipeDeps) => Pipe;
 
 function hex(b: Buffer, max = 16): string {
   return b.subarray(0, max).toString('hex').replace(/(..)/g, '$1 ').trim() + (b.length > max ? ' ...' : '');
@@ -47,8 +50,7 @@ function hex(b: Buffer, max = 16): string {
 function createLink(
   kind: 'rtu' | 'mbap',
   frameDelayMs: number,
-  makePipe: PipeFactory,
-  deps: Pick<PipeDeps, 'log'>,
+  pipe: Pipe,
   framing: {
     frame(req: ModbusRequest, tid: number): Buffer;
     /** Consume received bytes for `p`; return the response PDU, an error, or undefined to wait. */
@@ -89,18 +91,29 @@ function createLink(
     if (r.reset) pipe.reset(r.err?.message ?? 'corrupt stream');
     if (r.err) p.done(r.err);
     else if (r.pdu) {
+      let data: Buffer;
       try {
-        p.done(undefined, parseResponsePdu(p.req, r.pdu));
+        data = parseResponsePdu(p.req, r.pdu);
       } catch (err) {
-        p.done(err as ModbusError);
+        // An exception reply or a mismatch is the device's answer; anything else is a parser
+        // failure, which the bus turns into a protocol fault (onFault) and a clean framer.
+        if (err instanceof ModbusError) return p.done(err);
+        throw err;
       }
+      p.done(undefined, data);
     }
   };
   const onDown = (err: Error) => {
     const p = pending;
-    if (p) p.done(new ModbusError('io', exchangeContext(p.req), err.message));
+    if (p) p.done(new ModbusError('io', exchangeContext(p.req), err instanceof BusCancelled ? `cancelled: ${err.message}` : err.message));
   };
-  const pipe = makePipe({ log: deps.log, onData, onDown });
+  // The framer threw on a reply: start clean and fail the exchange as a protocol fault.
+  const onFault = (err: Error) => {
+    const p = pending;
+    rx = Buffer.alloc(0);
+    if (kind === 'mbap') pipe.reset('framer failed');
+    if (p) p.done(new ModbusError('protocol', exchangeContext(p.req), `reply could not be parsed: ${err.message}`));
+  };
 
   return {
     kind,
@@ -145,18 +158,13 @@ function createLink(
         pipe.write(framing.frame(req, tid)).catch((err: Error) => p.done(new ModbusError('io', ctx, `write failed: ${err.message}`)));
       });
     },
-    async close() {
-      clearTimeout(settleTimer);
-      const p = pending;
-      if (p) p.done(new ModbusError('io', exchangeContext(p.req), 'port closed'));
-      await pipe.close();
-    },
+    receiver: { onData, onDown, onFault },
     stats: () => ({ ...stats, opens: pipe.opens() }),
   };
 }
 
-export function createRtuLink(frameDelayMs: number, makePipe: PipeFactory, deps: Pick<PipeDeps, 'log'>): Link {
-  return createLink('rtu', frameDelayMs, makePipe, deps, {
+export function createRtuLink(frameDelayMs: number, pipe: Pipe): Link {
+  return createLink('rtu', frameDelayMs, pipe, {
     frame: (req) => rtuFrame(req.unitId, encodePdu(req)),
     take(rx, p, stats, armSettle) {
       const scan = scanRtuResponse(rx, p.req);
@@ -181,8 +189,8 @@ export function createRtuLink(frameDelayMs: number, makePipe: PipeFactory, deps:
   });
 }
 
-export function createMbapLink(makePipe: PipeFactory, deps: Pick<PipeDeps, 'log'>): Link {
-  return createLink('mbap', 0, makePipe, deps, {
+export function createMbapLink(pipe: Pipe): Link {
+  return createLink('mbap', 0, pipe, {
     frame: (req, tid) => mbapFrame(tid, req.unitId, encodePdu(req)),
     take(rx, p, stats) {
       let buf = rx;

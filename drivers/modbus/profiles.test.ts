@@ -7,12 +7,11 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDriverRegistry } from '../../runtime/drivers.ts';
 import { parseConfig } from '../../runtime/config/index.ts';
-import { createModbusDevice } from './device.ts';
-import { createModbusDriver } from './index.ts';
-import { createModbusBuses } from './ports.ts';
+import { builtinDrivers } from '../index.ts';
 import { listProfiles, loadProfile, parseProfile } from './profiles.ts';
-import { deviceConfig, recordingCtx, until } from './testing/ctx.ts';
-import { createImage, startTcpSim, type RegisterImage } from './testing/sim.ts';
+import { createDevice, modbusDefinition, recordingCtx, until } from '../../test/support/modbus/ctx.ts';
+import type { ModbusConfigInput } from './schema.ts';
+import { createImage, startTcpSim, type RegisterImage } from '../../test/support/modbus/sim.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -23,7 +22,7 @@ async function readOnce(profile: string, img: RegisterImage, extra: object = {})
   const s = await startTcpSim(() => img);
   cleanup.push(() => s.close());
   const rec = recordingCtx();
-  const dev = createModbusDevice(deviceConfig('dut', { transport: { type: 'tcp', host: '127.0.0.1', port: s.port }, interval: '1s', timeout: '500ms', profile, ...extra }), rec.ctx, createModbusBuses());
+  const dev = await createDevice(modbusDefinition(), 'dut', { transport: { type: 'tcp', host: '127.0.0.1', port: s.port }, interval: '1s', timeout: '500ms', profile, ...extra } as ModbusConfigInput, rec.ctx);
   cleanup.push(() => dev.stop());
   await dev.start();
   const n = dev.plan().reduce((k, b) => k + b.points.length, 0);
@@ -103,14 +102,14 @@ describe('profile errors', () => {
     expect(() => parseProfile('points:\n  - { name: a, table: input, address: 0, type: string }\n  - { name: a, table: input, address: 9 }\n', '/x/p.yaml')).toThrow(
       'profile p.yaml:2 points[0] (a).length: missing required field (registers of the string)\nprofile p.yaml:3 points[1] (a).name: duplicate point name "a" (also points[0])',
     );
-    expect(() => loadProfile('no-such-meter')).toThrow(/profile "no-such-meter": cannot read .*no-such-meter.yaml: no such file \(shipped profiles: energy-meter, lamp-controller, pm-sensor\)/);
+    expect(() => loadProfile('no-such-meter')).toThrow(/profile "no-such-meter": cannot read .*no-such-meter.yaml: no such file \(shipped modbus profiles: energy-meter, lamp-controller, pm-sensor\)/);
   });
 
   it('surface through the config loader at the device that names the profile', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'wayside-modbus-'));
     const prof = path.join(dir, 'broken.yaml');
     writeFileSync(prof, 'points:\n  - { name: x, table: discrete, address: 0, writable: true }\n');
-    const registry = createDriverRegistry([createModbusDriver()]);
+    const registry = createDriverRegistry(builtinDrivers().filter((d) => d.name === 'modbus'));
     const yaml = (profile: string) => [
       'version: 1', 'gateway: { id: gw-1 }', 'uplink: { enabled: false }', 'devices:',
       '  - id: meter-1', '    driver: modbus', '    transport: { type: rtu, port: /dev/ttyUSB0, baudRate: 9600 }',

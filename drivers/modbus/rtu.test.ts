@@ -5,12 +5,12 @@
 import ModbusRTU from 'modbus-serial';
 import { afterEach, describe, expect, it } from 'vitest';
 import { socatAvailable, startPtyPair, type PtyPair } from '../../test/helpers/socat.ts';
-import { createModbusDevice, type ModbusDriver } from './device.ts';
+import type { ModbusDriver } from './device.ts';
 import { rtuFrame } from './frame.ts';
-import { createModbusBuses, rtuFrameDelayMs, type ModbusBuses } from './ports.ts';
+import { rtuFrameDelayMs } from './ports.ts';
 import type { ModbusConfigInput } from './schema.ts';
-import { deviceConfig, recordingCtx, sleep, until } from './testing/ctx.ts';
-import { createImage, startRtuSim, type RegisterImage } from './testing/sim.ts';
+import { createDevice, modbusDefinition, recordingCtx, sleep, until } from '../../test/support/modbus/ctx.ts';
+import { createImage, startRtuSim, type RegisterImage } from '../../test/support/modbus/sim.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -23,8 +23,8 @@ async function pty(): Promise<PtyPair> {
   return p;
 }
 
-function device(id: string, input: ModbusConfigInput, rec = recordingCtx(), buses: ModbusBuses = createModbusBuses()): ModbusDriver {
-  const dev = createModbusDevice(deviceConfig(id, input), rec.ctx, buses);
+async function device(id: string, input: ModbusConfigInput, rec = recordingCtx(), def = modbusDefinition()): Promise<ModbusDriver> {
+  const dev = await createDevice(def, id, input, rec.ctx);
   cleanup.push(() => dev.stop());
   return dev;
 }
@@ -51,7 +51,7 @@ describe.skipIf(!socatAvailable())('modbus rtu', () => {
     );
     cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
     const rec = recordingCtx();
-    const dev = device('pm', { transport: { type: 'rtu', port: pair.a, baudRate: 38400 }, unitId: 5, interval: '300ms', timeout: '500ms', profile: 'pm-sensor' }, rec);
+    const dev = await device('pm', { transport: { type: 'rtu', port: pair.a, baudRate: 38400 }, unitId: 5, interval: '300ms', timeout: '500ms', profile: 'pm-sensor' }, rec);
     await dev.start();
     await until(() => rec.readings.length >= 5, 5000, 'first poll');
     expect(rec.values('pm')).toEqual({ pm2_5: 35, pm10: 52, temperature: 21.5, humidity: 65.5, sensor_fault: false });
@@ -63,7 +63,7 @@ describe.skipIf(!socatAvailable())('modbus rtu', () => {
     let sim = await startRtuSim(pair.b, 19200, (u) => (u === 1 ? img : undefined));
     cleanup.push(() => sim.close());
     const rec = recordingCtx();
-    const dev = device('pm', { transport: { type: 'rtu', port: pair.a, baudRate: 19200 }, interval: '100ms', timeout: '200ms', maxBackoff: '1s', profile: 'pm-sensor' }, rec);
+    const dev = await device('pm', { transport: { type: 'rtu', port: pair.a, baudRate: 19200 }, interval: '100ms', timeout: '200ms', maxBackoff: '1s', profile: 'pm-sensor' }, rec);
     await dev.start();
     await until(() => rec.readings.length >= 5, 5000, 'first poll');
 
@@ -84,18 +84,18 @@ describe.skipIf(!socatAvailable())('modbus rtu', () => {
     const pair = await pty();
     const sim = await startRtuSim(pair.b, 38400, (u) => (u === 1 ? sensorImage() : undefined));
     cleanup.push(() => sim.close());
-    const buses = createModbusBuses();
+    const def = modbusDefinition(); // one agent: both devices on one bus
     const rec = recordingCtx();
     const t = { type: 'rtu' as const, port: pair.a, baudRate: 38400 };
-    const healthy = device('healthy', { transport: t, unitId: 1, interval: '200ms', timeout: '150ms', profile: 'pm-sensor' }, rec, buses);
+    const healthy = await device('healthy', { transport: t, unitId: 1, interval: '200ms', timeout: '150ms', profile: 'pm-sensor' }, rec, def);
     // Four blocks, 150 ms timeout, one retry each: unfair queuing would cost 1.2 s per dead poll.
-    const dead = device('dead', {
+    const dead = await device('dead', {
       transport: t, unitId: 2, interval: '200ms', timeout: '150ms', retries: 1, maxGap: 0,
       points: [0, 10, 20, 30].map((a) => ({ name: `r${a}`, table: 'holding' as const, address: a })),
-    }, rec, buses);
+    }, rec, def);
     await healthy.start();
     await dead.start();
-    expect(buses.keys()).toEqual([`rtu:${pair.a}`]);
+    expect([healthy.health().port, dead.health().port]).toEqual([pair.a, pair.a]);
     await sleep(3000);
     const hs = healthy.stats();
     // 3 s at 200 ms is 15 slots; allow a little for startup.
@@ -138,7 +138,7 @@ describe.skipIf(!socatAvailable())('modbus rtu', () => {
       }
     });
     const rec = recordingCtx();
-    const dev = device('fuzz', {
+    const dev = await device('fuzz', {
       transport: { type: 'rtu', port: pair.a, baudRate: 38400 }, unitId: 3, interval: '20ms', timeout: '60ms', retries: 0, maxBackoff: '1s', offlineFailures: 1000,
       points: [
         { name: 'f', table: 'holding', address: 0, type: 'float32' },

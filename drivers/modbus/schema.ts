@@ -1,11 +1,12 @@
 // Config schema of a `driver: modbus` device: transport, polling, limits, profile and points.
-// The profile field loads and validates its file while the config is checked, so
-// `wayside check` reports a broken profile with the profile's file, line and point.
+// The profile field loads and validates its file while the config is checked (relative paths
+// against the config file), so `wayside check` reports a broken profile with file, line and point.
 import { z } from 'zod';
 import { duration } from '../../runtime/config/units.ts';
 import { expected, int, oneOf, section, text } from '../../runtime/config/fields.ts';
 import { pointList } from './point-schema.ts';
-import { loadProfile, type ModbusProfile } from './profiles.ts';
+import { profileField } from '../common/profiles.ts';
+import { modbusProfiles } from './profiles.ts';
 
 const tcp = section({
   type: z.literal('tcp'),
@@ -45,16 +46,8 @@ const transport = z
 
 export type TransportConfig = z.output<typeof transport>;
 
-const profile = text('a profile name (drivers/modbus/profiles/<name>.yaml) or a path to a profile file')
-  .transform((ref, ctx): ModbusProfile => {
-    try {
-      return loadProfile(ref);
-    } catch (err) {
-      ctx.issues.push({ code: 'custom', input: ref, message: (err as Error).message });
-      return z.NEVER;
-    }
-  })
-  .describe('register map of the device model: a file name in drivers/modbus/profiles/ (without .yaml) or a path (relative to the working directory)');
+const profile = profileField(modbusProfiles, 'a profile name (drivers/modbus/profiles/<name>.yaml) or a path to a profile file')
+  .describe('register map of the device model: a file name in drivers/modbus/profiles/ (without .yaml) or a path (relative to the config file)');
 
 export const modbusSchema = z.object({
   transport,

@@ -2,12 +2,11 @@
 // coalescing measured in requests the server saw, exceptions, socket loss and server restarts,
 // writes landing in the register image, and port sharing (within an agent, never across two).
 import { afterEach, describe, expect, it } from 'vitest';
-import { createModbusDriver } from './index.ts';
-import { createModbusBuses } from './ports.ts';
-import { createModbusDevice, type ModbusDriver } from './device.ts';
-import { DECODE_CASES } from './testing/cases.ts';
-import { deviceConfig, recordingCtx, sleep, until } from './testing/ctx.ts';
-import { createImage, startTcpSim, type RegisterImage, type TcpSim } from './testing/sim.ts';
+import { builtinDrivers } from '../index.ts';
+import type { ModbusDriver } from './device.ts';
+import { DECODE_CASES } from '../../test/support/modbus/cases.ts';
+import { createDevice, deviceConfig, modbusDefinition, recordingCtx, sleep, until } from '../../test/support/modbus/ctx.ts';
+import { createImage, startTcpSim, type RegisterImage, type TcpSim } from '../../test/support/modbus/sim.ts';
 import type { ModbusConfigInput } from './schema.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -21,8 +20,8 @@ async function sim(img: RegisterImage | ((u: number) => RegisterImage | undefine
   return s;
 }
 
-function device(id: string, input: ModbusConfigInput, rec = recordingCtx(), buses = createModbusBuses()): { dev: ModbusDriver; rec: ReturnType<typeof recordingCtx> } {
-  const dev = createModbusDevice(deviceConfig(id, input), rec.ctx, buses);
+async function device(id: string, input: ModbusConfigInput, rec = recordingCtx()): Promise<{ dev: ModbusDriver; rec: ReturnType<typeof recordingCtx> }> {
+  const dev = await createDevice(modbusDefinition(), id, input, rec.ctx);
   cleanup.push(() => dev.stop());
   return { dev, rec };
 }
@@ -40,7 +39,7 @@ describe('modbus tcp', () => {
       return p;
     });
     const s = await sim(createImage({ holding }));
-    const { dev, rec } = device('types', { transport: { type: 'tcp', host: '127.0.0.1', port: s.port }, ...fast, points });
+    const { dev, rec } = await device('types', { transport: { type: 'tcp', host: '127.0.0.1', port: s.port }, ...fast, points });
     await dev.start();
     await until(() => rec.readings.length >= points.length, 3000, 'first poll');
     const got = rec.values('types');
@@ -56,7 +55,7 @@ describe('modbus tcp', () => {
   it('reads a profile in the fewest requests and keeps to a per-device register cap', async () => {
     const input: Record<number, number[]> = { 0: Array(16).fill(0), 32: Array(6).fill(0) };
     const s = await sim(createImage({ input }));
-    const { dev } = device('meter', { transport: { type: 'tcp', host: '127.0.0.1', port: s.port }, ...fast, profile: 'energy-meter' });
+    const { dev } = await device('meter', { transport: { type: 'tcp', host: '127.0.0.1', port: s.port }, ...fast, profile: 'energy-meter' });
     expect(dev.stats()).toMatchObject({ requestsPerCycle: 2, naiveRequestsPerCycle: 11 });
     await dev.start();
     await until(() => dev.stats().polls >= 4);
@@ -69,13 +68,13 @@ describe('modbus tcp', () => {
 
     const regs = Array.from({ length: 40 }, (_, i) => ({ name: `r${i}`, table: 'input' as const, address: i }));
     const s2 = await sim(createImage({ input: { 0: Array(40).fill(1) } }));
-    const { dev: capped } = device('capped', { transport: { type: 'tcp', host: '127.0.0.1', port: s2.port }, ...fast, maxRegistersPerRequest: 16, points: regs });
+    const { dev: capped } = await device('capped', { transport: { type: 'tcp', host: '127.0.0.1', port: s2.port }, ...fast, maxRegistersPerRequest: 16, points: regs });
     expect(capped.plan().map((b) => [b.address, b.count])).toEqual([[0, 16], [16, 16], [32, 8]]);
   });
 
   it('turns exception responses into per-device errors, evented once and counted, while other blocks keep reading', async () => {
     const s = await sim(createImage({ holding: { 0: [7] } }));
-    const { dev, rec } = device('exc', {
+    const { dev, rec } = await device('exc', {
       transport: { type: 'tcp', host: '127.0.0.1', port: s.port }, unitId: 9, ...fast, maxGap: 0,
       points: [{ name: 'ok', table: 'holding', address: 0 }, { name: 'missing', table: 'holding', address: 50, type: 'float32' }],
     });
@@ -97,7 +96,7 @@ describe('modbus tcp', () => {
   it('reconnects after socket loss and goes offline/online with device.fault events when the server dies and returns', async () => {
     const img = createImage({ input: { 0: [1, 2] } });
     const s = await startTcpSim(() => img);
-    const { dev, rec } = device('flaky', { transport: { type: 'tcp', host: '127.0.0.1', port: s.port }, ...fast, maxBackoff: '1s', points: [{ name: 'a', table: 'input', address: 0 }] });
+    const { dev, rec } = await device('flaky', { transport: { type: 'tcp', host: '127.0.0.1', port: s.port }, ...fast, maxBackoff: '1s', points: [{ name: 'a', table: 'input', address: 0 }] });
     await dev.start();
     await until(() => rec.readings.length >= 2);
     s.dropConnections();
@@ -116,7 +115,7 @@ describe('modbus tcp', () => {
   it('writes land in the register image exactly as reads decode them; bad writes are refused with the allowed range', async () => {
     const img = createImage({ coils: { 0: [false] }, holding: { 0: Array(14).fill(0), 20: [0, 0, 0, 0], 30: [0x0100] } });
     const s = await sim(img);
-    const { dev, rec } = device('lamp', {
+    const { dev, rec } = await device('lamp', {
       transport: { type: 'tcp', host: '127.0.0.1', port: s.port }, ...fast, interval: '1s', profile: 'lamp-controller',
       points: [
         { name: 'counter64', table: 'holding', address: 20, type: 'int64', order: 'CDAB', writable: true },
@@ -163,18 +162,19 @@ describe('modbus tcp', () => {
     const s = await sim(img);
     const t = { type: 'tcp' as const, host: '127.0.0.1', port: s.port };
     const pts = [{ name: 'a', table: 'input' as const, address: 0 }];
-    const defA = createModbusDriver();
-    const defB = createModbusDriver();
+    const modbusOf = (defs: ReturnType<typeof builtinDrivers>) => defs.find((d) => d.name === 'modbus')!;
+    const defA = modbusOf(builtinDrivers());
+    const defB = modbusOf(builtinDrivers());
     const recA = recordingCtx();
     const recB = recordingCtx();
-    const mk = (def: typeof defA, id: string, unitId: number, rec: typeof recA) => {
-      const d = def.create({ ...deviceConfig(id, { transport: t, unitId, ...fast, points: pts }) } as never, rec.ctx) as ModbusDriver;
+    const mk = async (def: typeof defA, id: string, unitId: number, rec: typeof recA) => {
+      const d = (await def.create({ ...deviceConfig(id, { transport: t, unitId, ...fast, points: pts }) } as never, rec.ctx)) as ModbusDriver;
       cleanup.push(() => d.stop());
       return d;
     };
-    const a1 = mk(defA, 'a1', 1, recA);
-    const a2 = mk(defA, 'a2', 2, recA);
-    const b1 = mk(defB, 'b1', 1, recB);
+    const a1 = await mk(defA, 'a1', 1, recA);
+    const a2 = await mk(defA, 'a2', 2, recA);
+    const b1 = await mk(defB, 'b1', 1, recB);
     for (const d of [a1, a2, b1]) await d.start();
     await until(() => [a1, a2, b1].every((d) => d.stats().polls >= 2 && d.health().readings >= 2));
     expect(a1.health().port).toBe(`tcp:127.0.0.1:${s.port}`);

@@ -7,7 +7,7 @@ import { computeChecksum, crc16Modbus, nmeaChecksum } from './checksum.ts';
 import type { DecodeResult } from './decoder.ts';
 import { binaryFormat, type BinaryFormat } from './format.ts';
 import { loadProfile } from './profiles.ts';
-import { PMS_ORDER, pms5003Frame, prng, sds011Frame, type Pms5003Values } from './testing/frames.ts';
+import { PMS_ORDER, pms5003Frame, prng, sds011Frame, type Pms5003Values } from '../../test/support/serial/frames.ts';
 
 const profileFormat = (name: string) => loadProfile(name).format as BinaryFormat;
 const frames = (rs: DecodeResult[]) => rs.filter((r) => r.kind === 'frame');

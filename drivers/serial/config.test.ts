@@ -17,6 +17,6 @@ describe('serial device config', () => {
   });
 
   it('accepts a profile alone', () => {
-    expect(load('{ id: pm, driver: serial, port: /dev/ttyUSB1, profile: pms5003 }').devices[0]).toMatchObject({ id: 'pm', profile: 'pms5003' });
+    expect(load('{ id: pm, driver: serial, port: /dev/ttyUSB1, profile: pms5003 }').devices[0]).toMatchObject({ id: 'pm', profile: { ref: 'pms5003', baudRate: 9600 } });
   });
 });

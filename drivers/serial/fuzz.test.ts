@@ -6,8 +6,9 @@ import { createBus } from '../../runtime/bus.ts';
 import { silentLog } from '../../runtime/log.ts';
 import type { Clock, Reading } from '../../runtime/types.ts';
 import { startPtyPair } from '../../test/helpers/socat.ts';
-import { createSerialDriver, serialSchema, type SerialConfig } from './index.ts';
-import { nmeaSentence, openPeer, pms5003Frame, prng } from './testing/frames.ts';
+import { builtinDrivers } from '../index.ts';
+import { serialSchema, type SerialConfig, type SerialDriver } from './index.ts';
+import { nmeaSentence, openPeer, pms5003Frame, prng } from '../../test/support/serial/frames.ts';
 import { clockIds } from '../../runtime/ids.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -25,7 +26,8 @@ async function run(fields: Record<string, unknown>, stream: Buffer, sentinel: (r
   const readings: Reading[] = [];
   bus.on('reading', 'test', (r) => readings.push(r));
   const cfg = { id: 'fuzz', driver: 'serial', ...serialSchema.parse({ port: pair.a, ...fields }) } as SerialConfig;
-  const driver = createSerialDriver(cfg, { bus, log, clock, newId: clockIds(clock) });
+  const def = builtinDrivers().find((d) => d.name === 'serial')!;
+  const driver = (await def.create(cfg as never, { bus, log, clock, newId: clockIds(clock) })) as SerialDriver;
   await driver.start();
   cleanup.push(() => driver.stop());
   const peer = await openPeer(pair.b);

@@ -2,16 +2,15 @@
 // sensors). The port reopens by itself after an unplug (createSerialLine); each valid frame is
 // a success and each bad frame, port error or silence a failure on the shared device monitor,
 // which owns the device state, the device.fault events and the health counters.
-import { defineDriver } from '../../runtime/drivers.ts';
 import type { Ctx, DeviceHealth, Driver } from '../../runtime/types.ts';
 import { createDeviceMonitor } from '../common/device-monitor.ts';
 import { createSerialLine } from '../common/serial-line.ts';
+import { refuseWrite } from '../common/write.ts';
 import { createBinaryDecoder } from './binary.ts';
 import type { DecodeResult, Decoder, DecoderStats } from './decoder.ts';
-import type { SerialFormat, SerialProfile } from './format.ts';
-import { createNmeaDecoder } from './nmea.ts';
-import { loadProfile } from './profiles.ts';
-import { SERIAL_DESCRIPTION, serialSchema, type SerialConfig } from './schema.ts';
+import { regexGroups, type SerialFormat, type SerialProfile } from './format.ts';
+import { createNmeaDecoder, NMEA_POINTS } from './nmea.ts';
+import type { SerialConfig } from './schema.ts';
 import { createTextDecoder } from './text.ts';
 
 export { serialSchema, SERIAL_DESCRIPTION, type SerialConfig } from './schema.ts';
@@ -26,6 +25,14 @@ export class SerialConfigError extends Error {
   }
 }
 
+/** The point names a format produces (for write refusals). */
+function pointNames(f: SerialFormat): string[] {
+  if (f.type === 'nmea') return Object.keys(NMEA_POINTS);
+  if (f.fields) return f.fields.map((x) => x.point);
+  const groups = f.type === 'text' && f.regex !== undefined ? regexGroups(f.regex) : [];
+  return typeof groups === 'string' ? [] : groups;
+}
+
 export function createDecoder(format: SerialFormat): Decoder {
   if (format.type === 'binary') return createBinaryDecoder(format);
   if (format.type === 'text') return createTextDecoder(format);
@@ -37,7 +44,7 @@ export function resolveSerialDevice(cfg: SerialConfig): SerialProfile {
   if ((cfg.profile === undefined) === (cfg.format === undefined)) {
     throw new SerialConfigError(cfg.id, cfg.profile ? 'give either profile or format, not both' : 'needs a profile (like pms5003) or a format');
   }
-  const base: SerialProfile = cfg.profile ? loadProfile(cfg.profile) : { description: 'inline format', format: cfg.format! };
+  const base: SerialProfile = cfg.profile ?? { description: 'inline format', format: cfg.format! };
   return {
     ...base,
     baudRate: cfg.baudRate ?? base.baudRate ?? 9600,
@@ -57,7 +64,7 @@ export interface SerialDriver extends Driver {
 }
 
 export function createSerialDriver(cfg: SerialConfig, ctx: Ctx): SerialDriver {
-  const log = ctx.log.child({ mod: 'serial', device: cfg.id });
+  const log = ctx.log; // already carries { mod, device } (runtime/agent.ts)
   const dev = resolveSerialDevice(cfg);
   const decoder = createDecoder(dev.format);
   const monitor = createDeviceMonitor({ ...ctx, log }, { device: cfg.id, driver: 'serial' });
@@ -128,11 +135,13 @@ export function createSerialDriver(cfg: SerialConfig, ctx: Ctx): SerialDriver {
   };
 
   return {
+    write: refuseWrite('serial', cfg.id, pointNames(dev.format)),
     async start() {
       if (running) return;
       running = true;
+      monitor.started();
       lastSign = ctx.clock.mono();
-      log.info({ port: cfg.port, profile: cfg.profile, format: dev.format.type, baudRate: dev.baudRate }, 'serial device started');
+      log.info({ port: cfg.port, profile: cfg.profile?.ref, format: dev.format.type, baudRate: dev.baudRate }, 'serial device started');
       line.start();
       timer = setInterval(checkSilence, Math.max(20, Math.min(1000, Math.floor(cfg.silenceTimeout / 4))));
     },
@@ -146,10 +155,3 @@ export function createSerialDriver(cfg: SerialConfig, ctx: Ctx): SerialDriver {
     health: () => ({ ...monitor.health(), framing: { ...decoder.stats(), throttled, opens: line.opens() } }),
   };
 }
-
-export const serialDriver = defineDriver({
-  name: 'serial',
-  description: SERIAL_DESCRIPTION,
-  schema: serialSchema,
-  create: (device, ctx) => createSerialDriver(device, ctx),
-});

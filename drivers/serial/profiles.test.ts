@@ -1,10 +1,10 @@
 // Built-in profiles are data checked by the inline-format schema: each one loads, and its
 // points and units are pinned here (golden) so a profile edit is a visible change.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createDriverRegistry } from '../../runtime/drivers.ts';
+import { createDriverRegistry, withConfigDir } from '../../runtime/drivers.ts';
 import { builtinDrivers } from '../index.ts';
 import { loadProfile, ProfileError, profileNames } from './profiles.ts';
 
@@ -31,16 +31,28 @@ describe('built-in serial profiles', () => {
     expect(schema.safeParse({ port: '/dev/ttyUSB0', profile: 'pms9999' }).success).toBe(false);
   });
 
-  it('a bad profile file is named with the field at fault; JSON works too', () => {
+  it('a bad profile file is named with its line and the field at fault; JSON works too; paths are relative to the config file', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'wayside-profiles-'));
     writeFileSync(path.join(dir, 'broken.yaml'), 'description: x\nformat: { type: binary, header: [0x100], length: 4, checksum: none, fields: [] }\n');
     writeFileSync(path.join(dir, 'ok.json'), JSON.stringify({ description: 'j', format: { type: 'text', json: true, fields: [{ point: 'a' }] } }));
-    writeFileSync(path.join(dir, 'syntax.yml'), 'description: [\n');
-    expect(profileNames(dir)).toEqual(['broken', 'ok', 'syntax']);
-    expect(loadProfile('ok', dir).format).toMatchObject({ type: 'text', json: true, delimiter: '\n' });
-    expect(() => loadProfile('broken', dir)).toThrow(ProfileError);
-    expect(() => loadProfile('broken', dir)).toThrow(/broken\.yaml: format\.header\.0: .*255.*; format\.fields: /);
-    expect(() => loadProfile('syntax', dir)).toThrow(/syntax\.yml: /);
-    expect(() => loadProfile('nope', dir)).toThrow('serial profile nope: no such profile (known: broken, ok, syntax)');
+    writeFileSync(path.join(dir, 'syntax.yml'), 'description: x\nformat: [\n');
+    expect(loadProfile('ok.json', dir).format).toMatchObject({ type: 'text', json: true, delimiter: '\n' });
+    expect(loadProfile('ok.json', dir).file).toBe(path.join(dir, 'ok.json'));
+    expect(() => loadProfile('broken.yaml', dir)).toThrow(ProfileError);
+    expect(() => loadProfile('broken.yaml', dir)).toThrow(/^profile broken\.yaml:2 format\.header\[0\]: .*255.*\nprofile broken\.yaml:2 format\.fields: /);
+    expect(() => loadProfile('syntax.yml', dir)).toThrow(/^profile syntax\.yml:3: YAML syntax: /);
+    expect(() => loadProfile('nope')).toThrow(/profile "nope": cannot read .*nope\.yaml: no such file \(shipped serial profiles: nmea-gps, pms5003, sds011\)/);
+    // Never the working directory: a relative path without the config file's directory is refused.
+    expect(() => loadProfile('./ok.json')).toThrow('profile "./ok.json": a relative path needs the config file\'s directory; give an absolute path');
+  });
+
+  it('a relative profile path in a config resolves against the config file, not the working directory', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'wayside-profiles-'));
+    mkdirSync(path.join(dir, 'sensors'));
+    writeFileSync(path.join(dir, 'sensors', 'co2.yaml'), "description: co2\nformat: { type: text, regex: '^CO2=(?<co2>[0-9]+)$' }\n");
+    const schema = createDriverRegistry(builtinDrivers()).get('serial')!.schema;
+    const parsed = withConfigDir(dir, () => schema.parse({ port: '/dev/ttyUSB0', profile: 'sensors/co2.yaml' }));
+    expect(parsed.profile).toMatchObject({ file: path.join(dir, 'sensors', 'co2.yaml'), description: 'co2' });
+    expect(withConfigDir(os.tmpdir(), () => schema.safeParse({ port: '/dev/ttyUSB0', profile: 'sensors/co2.yaml' })).success).toBe(false);
   });
 });

@@ -4,12 +4,14 @@ import { z } from 'zod';
 import type { DeviceBase } from '../../runtime/drivers.ts';
 import { duration } from '../../runtime/config/units.ts';
 import { formatSchema, lineShape } from './format.ts';
-import { profileNames } from './profiles.ts';
+import { profileField } from '../common/profiles.ts';
+import { profileNames, serialProfiles } from './profiles.ts';
 
 export const serialSchema = z.object({
   port: z.string().min(1).describe('serial device path, like /dev/ttyUSB1 or /dev/serial/by-id/...'),
   ...lineShape,
-  profile: z.enum(profileNames() as [string, ...string[]]).optional().describe('built-in sensor profile (or give format)'),
+  profile: profileField(serialProfiles, `a built-in profile (${profileNames().join(', ')}) or a path to a profile file`).optional()
+    .describe('sensor profile: a built-in name, or a path relative to the config file (or give format)'),
   format: formatSchema.optional(),
   minInterval: duration('1ms', '1d').optional().describe('at most one reading per point per this interval (default: every frame)'),
   silenceTimeout: duration('100ms', '7d').prefault('30s').describe('no valid frame for this long counts as a failure'),

@@ -12,8 +12,10 @@ import type { Clock, Ctx, Reading, WaysideEvent } from '../../runtime/types.ts';
 import { startPtyPair, type PtyPair } from '../../test/helpers/socat.ts';
 import { builtinDrivers } from '../index.ts';
 import { profileSchema } from './format.ts';
-import { createSerialDriver, SerialConfigError, serialSchema, type SerialConfig } from './index.ts';
-import { nmeaSentence, openPeer, PMS_ORDER, pms5003Frame, sds011Frame, type Peer, type Pms5003Values } from './testing/frames.ts';
+import { SerialConfigError, serialSchema, type SerialConfig, type SerialDriver } from './index.ts';
+
+const serialDefinition = () => builtinDrivers().find((d) => d.name === 'serial')!;
+import { nmeaSentence, openPeer, PMS_ORDER, pms5003Frame, sds011Frame, type Peer, type Pms5003Values } from '../../test/support/serial/frames.ts';
 import { clockIds } from '../../runtime/ids.ts';
 
 const cleanup: (() => Promise<unknown> | unknown)[] = [];
@@ -42,7 +44,7 @@ async function rig(fields: Record<string, unknown>) {
   bus.on('reading', 'test', (r) => readings.push(r));
   bus.on('event', 'test', (e) => void (e.type === 'device.fault' && faults.push(e)));
   const cfg = { id: 'pm-sensor', driver: 'serial', ...serialSchema.parse({ port: pair.a, reopen: { min: '20ms', max: '100ms' }, ...fields }) } as SerialConfig;
-  const driver = createSerialDriver(cfg, ctx);
+  const driver = (await serialDefinition().create(cfg as never, ctx)) as SerialDriver;
   await driver.start();
   cleanup.push(() => driver.stop());
   let peer: Peer | undefined;
@@ -215,7 +217,7 @@ describe('serial device config', () => {
       'wayside.yaml',
       registry,
     );
-    expect(cfg.devices[0]).toMatchObject({ port: '/dev/ttyUSB1', profile: 'pms5003', minInterval: 1000, silenceTimeout: 30_000, reopen: { min: 500, max: 30_000 } });
+    expect(cfg.devices[0]).toMatchObject({ port: '/dev/ttyUSB1', profile: { ref: 'pms5003', format: { type: 'binary' } }, minInterval: 1000, silenceTimeout: 30_000, reopen: { min: 500, max: 30_000 } });
     expect(cfg.devices[1]).toMatchObject({ baudRate: 19200, format: { header: [0x55, 0xaa], footer: [], maxLength: 256, fields: [{ scale: 0.1, offset: 0 }] } });
   });
 
@@ -231,7 +233,7 @@ describe('serial device config', () => {
     }
   });
 
-  it('names the device, key and problem', () => {
+  it('names the device, key and problem', async () => {
     const err = (device: string) => {
       try {
         parseConfig(yaml(device), 'wayside.yaml', registry);
@@ -243,9 +245,9 @@ describe('serial device config', () => {
     expect(err('  - { id: a, driver: serial, port: /dev/x, profile: pms9999 }')).toMatch(/devices\[0\]\.profile: .*pms5003/);
     expect(err('  - { id: a, driver: serial, port: /dev/x, format: { type: binary, header: [0x42], length: 4, checksum: none, fields: [{ point: p, at: 3, type: u16be }] } }'))
       .toContain('devices[0].format.fields[0].at: field "p" (u16be at byte 3) ends beyond the frame length 4');
-    const create = (fields: Record<string, unknown>) => () =>
-      createSerialDriver({ id: 'a', driver: 'serial', ...serialSchema.parse({ port: '/dev/x', ...fields }) } as SerialConfig, { bus: createBus(silentLog()), log: silentLog(), clock: realClock, newId: clockIds(realClock) });
-    expect(create({})).toThrow(new SerialConfigError('a', 'needs a profile (like pms5003) or a format'));
-    expect(create({ profile: 'sds011', format: { type: 'nmea' } })).toThrow('serial device "a": give either profile or format, not both');
+    const create = (fields: Record<string, unknown>) =>
+      serialDefinition().create({ id: 'a', driver: 'serial', ...serialSchema.parse({ port: '/dev/x', ...fields }) } as never, { bus: createBus(silentLog()), log: silentLog(), clock: realClock, newId: clockIds(realClock) });
+    await expect(create({})).rejects.toThrow(new SerialConfigError('a', 'needs a profile (like pms5003) or a format'));
+    await expect(create({ profile: 'sds011', format: { type: 'nmea' } })).rejects.toThrow('serial device "a": give either profile or format, not both');
   });
 });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { DecodeResult } from './decoder.ts';
 import { textFormat } from './format.ts';
 import { createNmeaDecoder, nmeaCoordinate, parseNmea } from './nmea.ts';
-import { nmeaSentence } from './testing/frames.ts';
+import { nmeaSentence } from '../../test/support/serial/frames.ts';
 import { createLineSplitter, createTextDecoder } from './text.ts';
 
 const text = (cfg: Record<string, unknown>) => createTextDecoder(textFormat.parse({ type: 'text', ...cfg }));

@@ -2,23 +2,11 @@
 // the demo, tests and load tests. Deterministic for a seed and a given sequence of clock
 // readings. `lamp_level` is writable: the command path for "dim the lamp to 40 %"; a write
 // overrides the dimming schedule until the schedule's next step (dawn, dusk, midnight).
-import { z } from 'zod';
-import { defineDriver, type DeviceBase } from '../../runtime/drivers.ts';
 import type { Ctx, DeviceHealth, Driver, Reading } from '../../runtime/types.ts';
-import { duration } from '../../runtime/config/units.ts';
+import type { SimConfig } from './schema.ts';
 import { SIM_POINTS, UNITS, createPrng, initialState, lampSegment, sample, scheduledLampLevel, type SimPoint } from './model.ts';
 
-export const simSchema = z.object({
-  // Parsed to ms by the shared config helper ("10ms".."1h", or a number of seconds).
-  interval: duration('10ms', '1h').prefault('1s').describe('time between readings, like "500ms", "1s", "5m"; a bare number is seconds'),
-  points: z.array(z.enum(SIM_POINTS)).min(1).default([...SIM_POINTS]).describe('Points to simulate (default all)'),
-  seed: z.number().int().default(42).describe('PRNG seed: same seed, same data'),
-  burst: z.number().int().min(1).max(10_000).default(1).describe('Readings per point per tick (load testing)'),
-  utcOffset: z.number().int().min(-14 * 60).max(14 * 60).optional()
-    .describe('Minutes east of UTC for the day/night model (default: the gateway timezone)'),
-});
-
-export type SimConfig = DeviceBase & z.infer<typeof simSchema>;
+export { simSchema, type SimConfig } from './schema.ts';
 
 /** A rejected device write; callers answer the platform's command with this message. */
 export class SimWriteError extends Error {
@@ -34,7 +22,7 @@ export class SimWriteError extends Error {
 
 export function createSimDriver(cfg: SimConfig, ctx: Ctx): Driver {
   const { bus, clock } = ctx;
-  const log = ctx.log.child({ mod: 'sim', device: cfg.id });
+  const log = ctx.log; // already carries { mod, device } (runtime/agent.ts)
   const intervalMs = cfg.interval;
   const points = [...new Set(cfg.points)] as SimPoint[];
   const rand = createPrng(cfg.seed);
@@ -112,10 +100,3 @@ export function createSimDriver(cfg: SimConfig, ctx: Ctx): Driver {
     },
   };
 }
-
-export const simDriver = defineDriver({
-  name: 'sim',
-  description: 'Simulated smart pole: pm25, temperature, humidity, noise_db, lamp_level (writable), lamp_power',
-  schema: simSchema,
-  create: (device, ctx) => createSimDriver(device, ctx),
-});

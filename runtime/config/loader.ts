@@ -4,7 +4,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
-import type { DriverRegistry } from '../drivers.ts';
+import { withConfigDir, type DriverRegistry } from '../drivers.ts';
 import { parseErrorMap } from './fields.ts';
 import { resolveConfig, type DevicesCheck } from './resolve.ts';
 import { configSchema, type WaysideConfig } from './schema.ts';
@@ -97,7 +97,8 @@ function parse(text: string, file: string, registry: DriverRegistry, opts: LoadO
   const data = dropNulls(doc.toJS({ maxAliasCount: 100 }));
   if (data === undefined) throw new ConfigError([{ file: base, line: 1, path: '', message: 'the file is empty; expected at least "version: 1" and "gateway: { id: ... }"' }]);
 
-  const { result: parsed, inline } = collectInlineSecrets(() => configSchema(registry).safeParse(data, { error: parseErrorMap }));
+  // Profile paths in device fields resolve against the config file's folder, never the cwd.
+  const { result: parsed, inline } = collectInlineSecrets(() => withConfigDir(path.dirname(path.resolve(file)), () => configSchema(registry).safeParse(data, { error: parseErrorMap })));
   if (!parsed.success) {
     const issues: ConfigIssue[] = [];
     for (const iss of parsed.error.issues) {

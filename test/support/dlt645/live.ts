@@ -1,19 +1,20 @@
 // Shared setup of the live DL/T 645 tests: a socat pty pair, the meter simulator on its `b`
 // side, a fresh driver definition (own port registry, fast reopen), and a real bus and clock
 // whose readings and events the test inspects.
-import { createBus } from '../../runtime/bus.ts';
-import type { DriverDefinition } from '../../runtime/drivers.ts';
-import { silentLog } from '../../runtime/log.ts';
-import type { Clock, Ctx, Driver, Reading, WaysideEvent } from '../../runtime/types.ts';
-import { startPtyPair, type PtyPair } from '../../test/helpers/socat.ts';
-import type { Dlt645Driver } from './driver.ts';
-import { createDlt645Definition, dlt645Schema } from './index.ts';
+import { createBus } from '../../../runtime/bus.ts';
+import type { DriverDefinition } from '../../../runtime/drivers.ts';
+import { silentLog } from '../../../runtime/log.ts';
+import type { Clock, Ctx, Driver, Reading, WaysideEvent } from '../../../runtime/types.ts';
+import { startPtyPair, type PtyPair } from '../../helpers/socat.ts';
+import type { Dlt645Driver } from '../../../drivers/dlt645/driver.ts';
+import { builtinDrivers } from '../../../drivers/index.ts';
+import { dlt645Schema } from '../../../drivers/dlt645/index.ts';
 import { createMeterSimulator, type MeterSimulator, type SimMeterSpec } from './simulator.ts';
-import { clockIds } from '../../runtime/ids.ts';
+import { clockIds } from '../../../runtime/ids.ts';
 
 export const realClock = (): Clock => ({ now: () => Date.now(), mono: () => performance.now(), trusted: () => true, flag: () => undefined });
 
-export { sleep, until } from '../../test/helpers/wait.ts';
+export { sleep, until } from '../../helpers/wait.ts';
 
 /** Two meter addresses and the values the fault tests serve. */
 export const A = '000000001234';
@@ -55,13 +56,13 @@ export async function startLive(meters: SimMeterSpec[], opts: { latencyMs?: numb
   bus.on('event', 'test', (e) => events.push(e));
   // Reopen no sooner than 300 ms: the socat helper removes the pty links only after socat has
   // exited, and a reopen through a stale link can land on a pty number the kernel hands out again.
-  const def = createDlt645Definition({ reopen: { minMs: 300, maxMs: 600 } });
+  const def = builtinDrivers({ reopen: { minMs: 300, maxMs: 600 } }).find((d) => d.name === 'dlt645')!;
   const drivers: Driver[] = [];
   return {
     pair, sim, def, ctx, readings, events,
     async meter(id, fields) {
       const cfg = dlt645Schema.parse({ port: pair.a, baudRate: 19200, interval: '100ms', timeout: '150ms', gap: '2ms', maxBackoff: '1s', ...fields });
-      const d = def.create({ id, driver: 'dlt645', ...cfg }, ctx) as Dlt645Driver;
+      const d = (await def.create({ id, driver: 'dlt645', ...cfg }, ctx)) as Dlt645Driver;
       drivers.push(d);
       await d.start();
       return d;

@@ -1,9 +1,9 @@
-// Byte pipes under the Modbus framings: a TCP socket that reconnects on demand after loss, and
-// the shared reopening serial line (drivers/common/serial-line.ts). A pipe moves bytes and says
-// when it is down; framing and timeouts live in link.ts.
+// Byte pipes under a bus (bus.ts): a TCP socket that reconnects on demand after loss, and the
+// reopening serial line (serial-line.ts). A pipe moves bytes and says when it is down; framing
+// and timeouts live with each protocol (modbus/link.ts, dlt645/shared-port.ts).
 import net from 'node:net';
 import type { Log } from '../../runtime/types.ts';
-import { createSerialLine } from '../common/serial-line.ts';
+import { createSerialLine } from './serial-line.ts';
 
 export interface Pipe {
   /** Resolves when bytes can be written; rejects with the reason it cannot (port gone, refused). */
@@ -46,7 +46,7 @@ export function createTcpPipe(opts: { host: string; port: number }, deps: PipeDe
         s.setKeepAlive(true, 10_000);
         socket = s;
         opens++;
-        if (opens > 1) deps.log.info({ where, opens }, 'modbus tcp reconnected');
+        if (opens > 1) deps.log.info({ where, opens }, 'tcp reconnected');
         resolve();
       });
       s.on('data', (c: Buffer) => {
@@ -80,7 +80,7 @@ export function createTcpPipe(opts: { host: string; port: number }, deps: PipeDe
     reset(reason) {
       const s = socket;
       if (!s) return;
-      deps.log.warn({ where, reason }, 'modbus tcp connection reset');
+      deps.log.warn({ where, reason }, 'tcp connection reset');
       s.destroy();
     },
     async close() {
@@ -99,24 +99,49 @@ export interface SerialPipeOptions {
   dataBits: 7 | 8;
   parity: 'none' | 'even' | 'odd';
   stopBits: 1 | 2;
+  reopen?: { minMs: number; maxMs: number };
 }
 
 /** The serial line starts opening at once and reopens by itself after an unplug. */
 export function createSerialPipe(opts: SerialPipeOptions, deps: PipeDeps): Pipe {
+  const waiters = new Set<() => void>();
   const line = createSerialLine(
-    { ...opts, reopen: { minMs: 200, maxMs: 5000 } },
-    { log: deps.log, onData: deps.onData, onDown: deps.onDown },
+    { ...opts, reopen: opts.reopen ?? { minMs: 200, maxMs: 5000 } },
+    {
+      log: deps.log,
+      onData: deps.onData,
+      onDown: deps.onDown,
+      onOpen: () => {
+        for (const w of waiters) w();
+        waiters.clear();
+      },
+    },
   );
   line.start();
+  // Right after start or a replug the line may still be opening: wait for it, up to the timeout.
+  const waitOpen = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        waiters.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      waiters.add(done);
+    });
   return {
-    async ensureOpen() {
+    async ensureOpen(timeoutMs) {
+      if (!line.isOpen()) await waitOpen(timeoutMs);
       if (!line.isOpen()) throw new Error(`serial port ${opts.path} is not open (unplugged or busy; reopening in the background)`);
     },
     write: (data) => line.write(data),
     reset() {
-      // A serial line has no stream state to lose; the RTU framer resynchronises on its own.
+      // A serial line has no stream state to lose; each framer resynchronises on its own.
     },
-    close: () => line.stop(),
+    async close() {
+      for (const w of waiters) w();
+      await line.stop();
+    },
     opens: () => line.opens(),
   };
 }

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import ModbusRTU from 'modbus-serial';
 import { SerialPort } from 'serialport';
-import { crc16, packBits, rtuFrame } from '../frame.ts';
+import { crc16, packBits, rtuFrame } from '../../../drivers/modbus/frame.ts';
 
 export interface RegisterImage {
   coils: Map<number, boolean>;

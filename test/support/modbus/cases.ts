@@ -1,7 +1,7 @@
 // Known register images for every type x order: the words a device sends, and the value the
 // driver must decode. Hex written out by hand from the IEEE 754 / two's complement encodings,
 // not produced by the codec under test.
-import type { Order, PointType } from '../codec.ts';
+import type { Order, PointType } from '../../../drivers/modbus/codec.ts';
 
 export interface DecodeCase {
   type: PointType;

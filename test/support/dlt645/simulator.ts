@@ -7,8 +7,8 @@ import { SerialPort } from 'serialport';
 import {
   BROADCAST_ADDRESS, CTRL_REPLY, CTRL_ERROR, FN_READ_ADDRESS, FN_READ_DATA, CTRL_FN_MASK,
   addressToBytes, createFrameParser, diFromBytes, encodeFrame, type Frame,
-} from './codec.ts';
-import { encodeValue, pointByDi } from './points.ts';
+} from '../../../drivers/dlt645/codec.ts';
+import { encodeValue, pointByDi } from '../../../drivers/dlt645/points.ts';
 
 export interface SimMeterSpec {
   address: string;

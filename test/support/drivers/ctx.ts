@@ -1,10 +1,9 @@
-// Test context for Modbus device tests: the real bus, a real-time clock, a silent logger and a
+// Test context for driver tests: the real bus, a real-time clock, a silent logger and a
 // recorder of what the driver emitted.
 import { createBus } from '../../../runtime/bus.ts';
+import { clockIds } from '../../../runtime/ids.ts';
 import { silentLog } from '../../../runtime/log.ts';
 import type { Clock, Ctx, Reading, WaysideEvent } from '../../../runtime/types.ts';
-import { modbusSchema, type ModbusConfigInput, type ModbusDeviceConfig } from '../schema.ts';
-import { clockIds } from '../../../runtime/ids.ts';
 
 export interface Recorded {
   ctx: Ctx;
@@ -38,9 +37,3 @@ export function recordingCtx(): Recorded {
   };
 }
 
-/** A device config as the config loader would hand it to the driver (defaults applied). */
-export function deviceConfig(id: string, input: ModbusConfigInput, extra: { offlineAfter?: number } = {}): ModbusDeviceConfig {
-  return { id, driver: 'modbus', ...extra, ...modbusSchema.parse(input) };
-}
-
-export { sleep, until } from '../../../test/helpers/wait.ts';
