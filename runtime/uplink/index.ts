@@ -9,11 +9,15 @@
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient, type IConnackPacket } from 'mqtt';
 import type { Log, Outbox, StoredRecord } from '../types.ts';
+import type { AgentEventInput } from '../events.ts';
+import { createLogLimiter } from '../log-limit.ts';
 import { createSender } from './sender.ts';
-import { createCommands, type CommandHandler } from './commands.ts';
+import { createCommands, DEFAULT_COMMAND_LIMITS, type CommandHandler, type CommandLimits, type CommandStats } from './commands.ts';
 import { topicsFor, type BirthPayload, type OfflinePayload } from './protocol.ts';
+import { createTakeoverWatch } from './takeover.ts';
 
 export type { CommandHandler } from './commands.ts';
+export { CommandError } from './commands.ts';
 
 export interface UplinkOptions {
   url: string;
@@ -35,6 +39,10 @@ export interface UplinkOptions {
    * their JSON body instead (docs/protocol.md).
    */
   protocolVersion?: 4 | 5;
+  /** Concurrency cap, per-command timeout and request size cap (defaults: DEFAULT_COMMAND_LIMITS). */
+  commands?: Partial<CommandLimits>;
+  /** Wait this long before reconnecting after another client took our session over (default 5 min). */
+  duplicateBackoffMs?: number;
 }
 
 export interface UplinkDeps {
@@ -43,6 +51,8 @@ export interface UplinkDeps {
   gatewayId: string;
   birth: () => Record<string, unknown>;
   rewrite?: (r: StoredRecord) => string;
+  /** Events the uplink raises (uplink.duplicate_id); the agent puts them on the bus with emitEvent. */
+  onEvent?: (e: AgentEventInput) => void;
 }
 
 export interface UplinkState {
@@ -50,8 +60,17 @@ export interface UplinkState {
   /** When `connected` last changed (ms since epoch). */
   since: number;
   lastError?: string;
-  /** Reconnect attempts scheduled after a failed or lost connection. */
+  /** Successful connections after a lost one (the first connect does not count). */
   reconnects: number;
+  /** Connection attempts that failed before the broker accepted them (refused, timeout, DNS, TLS). */
+  connectFailures: number;
+  /** The reason the broker gave in its last DISCONNECT (MQTT 5). */
+  lastDisconnectReason?: string;
+  /** Set while another client with our client id takes the session over (duplicate gateway id). */
+  duplicateId?: { since: number; reason: string; takeovers: number; retryAt?: number };
+  commands: CommandStats;
+  /** Log lines held back by the rate limit (remote input cannot flood the log). */
+  logsSuppressed: number;
   inflight: number;
   /** Records published (resends after a reconnect count again). */
   sent: number;
@@ -72,6 +91,18 @@ export interface Uplink {
 const STABLE_MS = 10_000;
 const POLL_MS = 200;
 const STOP_DRAIN_MS = 1_500;
+const DUPLICATE_BACKOFF_MS = 5 * 60_000;
+/** Command responses waiting for room in the broker's receive maximum; beyond this they are dropped. */
+const MAX_QUEUED_RESPONSES = 256;
+/** Room for topic, response topic, correlation data and properties in an inbound request packet. */
+const PACKET_HEADROOM = 16 * 1024;
+
+interface Queued {
+  topic: string;
+  payload: string;
+  o: IClientPublishOptions;
+  done?: () => void;
+}
 
 export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
   const log = deps.log.child({ mod: 'uplink' });
@@ -81,7 +112,12 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     { gateway, maxBatchRecords: opts.maxBatchRecords, maxPayloadBytes: opts.maxPayloadBytes, up: topics.up },
     { outbox: deps.outbox, log, rewrite: deps.rewrite },
   );
-  const commands = createCommands(log);
+  const limiter = createLogLimiter({ max: 5, intervalMs: 60_000 });
+  const limits: CommandLimits = { ...DEFAULT_COMMAND_LIMITS, ...opts.commands };
+  const commands = createCommands(log, limits, limiter);
+  const protocolVersion = opts.protocolVersion ?? 5;
+  const takeovers = createTakeoverWatch(protocolVersion, STABLE_MS);
+  const duplicateBackoffMs = opts.duplicateBackoffMs ?? DUPLICATE_BACKOFF_MS;
   const will: OfflinePayload = { v: 1, online: false, gateway, reason: 'lost' };
 
   let client: MqttClient | undefined;
@@ -91,6 +127,14 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
   let connectedAt = 0;
   let lastError: string | undefined;
   let reconnects = 0;
+  let connectFailures = 0;
+  let everConnected = false;
+  let quiet = true; // this connection saw no socket error and no DISCONNECT
+  let lastDisconnectReason: string | undefined;
+  let duplicate: UplinkState['duplicateId'];
+  let duplicateClearTimer: NodeJS.Timeout | undefined;
+  let linkMaxPayload = opts.maxPayloadBytes;
+  const controlQueue: Queued[] = [];
   let attempt = 0;
   let started = false;
   let stopping = false;
@@ -108,6 +152,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
 
   const fail = (myGen: number, err: unknown, what: string) => {
     if (myGen !== gen) return;
+    quiet = false;
     lastError = describe(err);
     log.warn({ url: redactUrl(opts.url), err: lastError, connected }, what);
   };
@@ -121,10 +166,12 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       c = mqtt.connect(opts.url, clientOptions());
     } catch (err) {
       fail(myGen, err, 'uplink connect failed');
+      connectFailures++;
       scheduleReconnect();
       return;
     }
     client = c;
+    quiet = true;
     log.debug({ url: redactUrl(opts.url), clientId: opts.clientId }, 'connecting');
     // mqtt.js has a CONNACK timeout; this one also covers a TCP/TLS handshake that never ends.
     connectTimer = setTimeout(() => {
@@ -135,20 +182,56 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     c.on('connect', (connack) => { if (myGen === gen) onConnect(c, myGen, connack); });
     c.on('error', (err) => fail(myGen, err, connected ? 'uplink error' : 'uplink connect failed'));
     c.on('close', () => lost(myGen));
+    c.on('disconnect', (packet) => {
+      if (myGen !== gen) return;
+      quiet = false;
+      const words = packet.properties?.reasonString;
+      lastDisconnectReason = `${words ?? 'no reason given'} (reason code 0x${(packet.reasonCode ?? 0).toString(16).padStart(2, '0')})`;
+      const takeover = takeovers.disconnect(packet.reasonCode, words);
+      if (takeover) {
+        takenOver(takeover, packet.reasonCode);
+        lost(myGen, duplicateBackoffMs);
+      }
+    });
     c.on('message', (topic, payload, packet) => {
       if (myGen !== gen || !topic.startsWith(topics.cmdPrefix)) return;
       const p = packet.properties;
       void commands.dispatch(
         { name: topic.slice(topics.cmdPrefix.length), payload, responseTopic: p?.responseTopic, correlationData: p?.correlationData },
-        (rt, body, correlationData) => publishControl(myGen, rt, body, { qos: 1, properties: correlationData ? { correlationData } : undefined }),
+        (rt, body, correlationData) => publishControl(myGen, rt, body, { qos: 1, properties: correlationData ? { correlationData } : undefined }, undefined, true),
+        linkMaxPayload,
       ).catch((err) => log.error({ err }, 'command dispatch failed'));
     });
+  }
+
+  /** Another client has our client id: say so once, and stay away long instead of fighting over the session. */
+  function takenOver(reason: string, reasonCode?: number): void {
+    const n = (duplicate?.takeovers ?? 0) + 1;
+    const first = !duplicate;
+    duplicate = { since: duplicate?.since ?? Date.now(), reason, takeovers: n, retryAt: Date.now() + duplicateBackoffMs };
+    lastError = `session taken over: ${reason}`;
+    const t = limiter.take('duplicate_id');
+    if (t) log.error({ clientId: opts.clientId, reason, takeovers: n, backoffMs: duplicateBackoffMs, ...t }, 'another client uses this client id (duplicate gateway id?); backing off');
+    if (first) {
+      raise({
+        type: 'uplink.duplicate_id', severity: 'critical', state: 'raise',
+        data: { clientId: opts.clientId, reason, ...(reasonCode !== undefined ? { reasonCode } : {}), takeovers: n, backoffMs: duplicateBackoffMs },
+      });
+    }
+  }
+
+  function raise(e: AgentEventInput): void {
+    try {
+      deps.onEvent?.(e);
+    } catch (err) {
+      log.error({ err, type: e.type }, 'uplink event listener failed');
+    }
   }
 
   function clientOptions(): IClientOptions {
     // mqtt.js hands unknown options (passphrase) through to tls.connect.
     const o: IClientOptions & { passphrase?: string } = {
-      protocolVersion: opts.protocolVersion ?? 5,
+      protocolVersion,
       clientId: opts.clientId,
       username: opts.username,
       password: opts.password,
@@ -158,7 +241,8 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       queueQoSZero: false,
       connectTimeout: opts.connectTimeoutMs,
       keepalive: Math.max(0, Math.round(opts.keepaliveMs / 1000)),
-      properties: (opts.protocolVersion ?? 5) === 5 ? { sessionExpiryInterval: 0 } : undefined,
+      // The broker must not send us packets beyond what a command request may carry.
+      properties: protocolVersion === 5 ? { sessionExpiryInterval: 0, maximumPacketSize: limits.maxRequestBytes + PACKET_HEADROOM } : undefined,
       will: { topic: topics.state, payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: true },
     };
     const t = opts.tls;
@@ -177,11 +261,25 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     clearTimeout(connectTimer);
     setConnected(true);
     connectedAt = Date.now();
+    if (everConnected) reconnects++;
+    everConnected = true;
     receiveMax = connack.properties?.receiveMaximum ?? 65_535;
     controlInflight = 0;
+    controlQueue.length = 0;
     const maxPacket = connack.properties?.maximumPacketSize;
     // Room for the fixed header, topic and properties inside the broker's packet limit.
     const maxPayloadBytes = maxPacket ? Math.min(opts.maxPayloadBytes, maxPacket - 512) : opts.maxPayloadBytes;
+    linkMaxPayload = maxPayloadBytes;
+    if (duplicate) {
+      // Cleared only after staying connected well past the other client's backoff.
+      clearTimeout(duplicateClearTimer);
+      duplicateClearTimer = setTimeout(() => {
+        if (myGen !== gen || !duplicate) return;
+        log.info({ clientId: opts.clientId, takeovers: duplicate.takeovers }, 'no session takeover for a while; duplicate client id cleared');
+        duplicate = undefined;
+        raise({ type: 'uplink.duplicate_id', severity: 'info', state: 'clear', data: { clientId: opts.clientId, recovered: true } });
+      }, 2 * duplicateBackoffMs + STABLE_MS);
+    }
     log.info({ url: redactUrl(opts.url), receiveMax, maxPayloadBytes, depth: deps.outbox.stats().depth }, 'uplink connected');
 
     c.subscribe(topics.cmdFilter, { qos: 1 }, (err) => {
@@ -190,8 +288,12 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     publishControl(myGen, topics.state, JSON.stringify(birthPayload()), { qos: 1, retain: true });
 
     sender.begin({
-      publish: (topic, payload, done) => c.publish(topic, payload, { qos: 1 }, (err) => done(err ?? undefined)),
-      window: () => (stopping && !draining ? 0 : Math.max(0, Math.min(opts.inflight, receiveMax - controlInflight))),
+      publish: (topic, payload, done) => c.publish(topic, payload, { qos: 1 }, (err) => {
+        done(err ?? undefined);
+        drainControl();
+      }),
+      // Queued control messages get their room first (the sender refills after them).
+      window: () => (stopping && !draining ? 0 : Math.max(0, Math.min(opts.inflight, receiveMax - controlInflight - controlQueue.length))),
       maxPayloadBytes,
       onError: (err) => {
         // Refused by the broker (e.g. not authorized): keep the records, reconnect later.
@@ -214,46 +316,74 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     return Object.assign({ v: 1 as const, online: true as const, gateway, ts: Date.now() }, extra, { v: 1 as const, online: true as const, gateway });
   }
 
-  /** Birth, stop state and command responses: QoS 1, counted against the broker's receive maximum. */
-  function publishControl(myGen: number, topic: string, payload: string, o: IClientPublishOptions, done?: () => void): boolean {
-    const c = client;
-    if (myGen !== gen || !connected || !c) return false;
-    controlInflight++;
-    c.publish(topic, payload, o, (err) => {
-      if (myGen !== gen) return;
-      controlInflight--;
-      if (err) log.warn({ topic, err: describe(err) }, 'control publish failed');
-      done?.();
-      sender.pump();
-    });
+  /**
+   * Birth, stop state and command responses: QoS 1, counted with the data publishes against the
+   * broker's receive maximum (exceeding it makes the broker drop us); queued while it is full.
+   */
+  function publishControl(myGen: number, topic: string, payload: string, o: IClientPublishOptions, done?: () => void, response = false): boolean {
+    if (myGen !== gen || !connected || !client) return false;
+    if (response && controlQueue.length >= MAX_QUEUED_RESPONSES) {
+      const t = limiter.take('response_queue_full');
+      if (t) log.warn({ topic, queued: controlQueue.length, ...t }, 'command response dropped: too many waiting for the broker');
+      return false;
+    }
+    controlQueue.push({ topic, payload, o, done });
+    drainControl();
     return true;
   }
 
-  /** The connection is gone (or must go): forget it and schedule the next attempt. */
-  function lost(myGen: number): void {
+  function drainControl(): void {
+    const c = client;
+    const myGen = gen;
+    while (c && connected && controlQueue.length && sender.inflight() + controlInflight < receiveMax) {
+      const m = controlQueue.shift()!;
+      controlInflight++;
+      c.publish(m.topic, m.payload, m.o, (err) => {
+        if (myGen !== gen) return;
+        controlInflight--;
+        if (err) log.warn({ topic: m.topic, err: describe(err) }, 'control publish failed');
+        m.done?.();
+        drainControl();
+        sender.pump();
+      });
+    }
+  }
+
+  /** The connection is gone (or must go): forget it and schedule the next attempt (after `holdMs` when given). */
+  function lost(myGen: number, holdMs?: number): void {
     if (myGen !== gen) return;
     gen++;
     clearTimeout(connectTimer);
     clearInterval(pollTimer);
+    clearTimeout(duplicateClearTimer);
     const wasConnected = connected;
     const uptime = wasConnected ? Date.now() - connectedAt : 0;
     setConnected(false);
     sender.end();
     dispose(client, true);
     client = undefined;
+    controlQueue.length = 0;
+    if (!wasConnected) connectFailures++;
     if (wasConnected) log.warn({ uptimeMs: uptime, err: lastError, depth: deps.outbox.stats().depth }, 'uplink disconnected');
     if (uptime >= STABLE_MS) attempt = 0;
-    scheduleReconnect();
+    let hold = holdMs;
+    const takeover = hold === undefined && wasConnected ? takeovers.closed(uptime, quiet) : undefined;
+    if (takeover) {
+      takenOver(takeover);
+      hold = duplicateBackoffMs;
+    }
+    scheduleReconnect(hold);
   }
 
-  function scheduleReconnect(): void {
+  function scheduleReconnect(holdMs?: number): void {
     if (stopping || reconnectTimer) return;
     const { minMs, maxMs } = opts.reconnect;
     const cap = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-    const delay = Math.round(minMs + Math.random() * Math.max(0, cap - minMs)); // full jitter in [min, cap]
+    // Full jitter in [min, cap]; a held-off reconnect waits its hold plus up to 10 % more.
+    const delay = holdMs !== undefined ? Math.round(holdMs * (1 + Math.random() * 0.1)) : Math.round(minMs + Math.random() * Math.max(0, cap - minMs));
     attempt++;
-    reconnects++;
     log.debug({ delayMs: delay, attempt }, 'reconnect scheduled');
+    if (duplicate && holdMs !== undefined) duplicate.retryAt = Date.now() + delay;
     reconnectTimer = setTimeout(connect, delay);
   }
 
@@ -262,6 +392,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     stopping = true;
     clearTimeout(reconnectTimer);
     clearTimeout(connectTimer);
+    clearTimeout(duplicateClearTimer);
     reconnectTimer = undefined;
     const c = client;
     const myGen = gen;
@@ -277,8 +408,9 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       draining = false;
       const offline: OfflinePayload = { v: 1, online: false, gateway, reason: 'stopped', ts: Date.now() };
       publishControl(myGen, topics.state, JSON.stringify(offline), { qos: 1, retain: true });
-      while (myGen === gen && (sender.inflight() > 0 || controlInflight > 0) && Date.now() < deadline + 500) await sleep(10);
-      const clean = myGen === gen && sender.inflight() === 0 && controlInflight === 0;
+      const pending = () => sender.inflight() > 0 || controlInflight > 0 || controlQueue.length > 0;
+      while (myGen === gen && pending() && Date.now() < deadline + 500) await sleep(10);
+      const clean = myGen === gen && !pending();
       // A clean DISCONNECT (reason 0) makes the broker discard the will, so 'stopped' stays retained.
       if (myGen === gen) await endClient(c, !clean);
     } else if (c) {
@@ -305,7 +437,12 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     },
     state() {
       const k = sender.counters();
-      return { connected, since, lastError, reconnects, inflight: sender.inflight(), sent: k.sent, acked: k.acked, lastAckTs: k.lastAckTs };
+      return {
+        connected, since, lastError, reconnects, connectFailures, lastDisconnectReason,
+        duplicateId: duplicate ? { ...duplicate } : undefined,
+        inflight: sender.inflight(), sent: k.sent, acked: k.acked, lastAckTs: k.lastAckTs,
+        commands: commands.stats(), logsSuppressed: limiter.suppressed(),
+      };
     },
   };
 }
