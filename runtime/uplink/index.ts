@@ -116,7 +116,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
   const limits: CommandLimits = { ...DEFAULT_COMMAND_LIMITS, ...opts.commands };
   const commands = createCommands(log, limits, limiter);
   const protocolVersion = opts.protocolVersion ?? 5;
-  const takeovers = createTakeoverWatch(protocolVersion, STABLE_MS);
+  const takeovers = createTakeoverWatch(STABLE_MS);
   const duplicateBackoffMs = opts.duplicateBackoffMs ?? DUPLICATE_BACKOFF_MS;
   const will: OfflinePayload = { v: 1, online: false, gateway, reason: 'lost' };
 
@@ -367,7 +367,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     if (wasConnected) log.warn({ uptimeMs: uptime, err: lastError, depth: deps.outbox.stats().depth }, 'uplink disconnected');
     if (uptime >= STABLE_MS) attempt = 0;
     let hold = holdMs;
-    const takeover = hold === undefined && wasConnected ? takeovers.closed(uptime, quiet) : undefined;
+    const takeover = hold === undefined && wasConnected ? takeovers.closed(uptime, quiet, duplicate !== undefined) : undefined;
     if (takeover) {
       takenOver(takeover);
       hold = duplicateBackoffMs;
