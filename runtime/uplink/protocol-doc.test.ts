@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AGENT_EVENT_NAMESPACES, EVENT_TYPES } from './protocol.ts';
+import { AGENT_EVENT_NAMESPACES, COMMAND_ERROR_CODES, EVENT_TYPES } from './protocol.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const doc = readFileSync(path.join(root, 'docs/protocol.md'), 'utf8');
@@ -36,5 +36,10 @@ describe('protocol as code', () => {
     }
     expect(found.size).toBeGreaterThan(4); // the grep still finds the emitters
     for (const [type, file] of found) expect(EVENT_TYPES as readonly string[], `${file} emits "${type}"`).toContain(type);
+  });
+
+  it('the doc names every command error code the dispatcher answers with', () => {
+    const text = section('Commands');
+    for (const code of COMMAND_ERROR_CODES) expect(text, `code ${code}`).toContain(`\`${code}\``);
   });
 });
