@@ -341,7 +341,9 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       c.publish(m.topic, m.payload, m.o, (err) => {
         if (myGen !== gen) return;
         controlInflight--;
-        if (err) log.warn({ topic: m.topic, err: describe(err) }, 'control publish failed');
+        // A response topic the broker refuses (ACL) is remote input: rate-limited.
+        const t = err ? limiter.take('control_publish_failed') : undefined;
+        if (t) log.warn({ topic: m.topic.slice(0, 80), err: describe(err), ...t }, 'control publish failed');
         m.done?.();
         drainControl();
         sender.pump();
