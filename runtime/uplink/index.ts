@@ -7,14 +7,15 @@
 // and could interleave old batches with new ones. A new client has an empty store; the old one
 // is ended with force, which fails its pending publish callbacks (ignored by generation).
 import { readFileSync } from 'node:fs';
-import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient, type IConnackPacket } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient, type IConnackPacket } from 'mqtt';
 import type { Log, Outbox, StoredRecord } from '../types.ts';
 import type { AgentEventInput } from '../events.ts';
 import { createLogLimiter } from '../log-limit.ts';
 import { createSender } from './sender.ts';
 import { createCommands, DEFAULT_COMMAND_LIMITS, type CommandHandler, type CommandLimits, type CommandStats } from './commands.ts';
 import { topicsFor, type BirthPayload, type OfflinePayload } from './protocol.ts';
-import { createTakeoverWatch } from './takeover.ts';
+import { createDuplicateEpisode, createTakeoverWatch, type DuplicateState } from './takeover.ts';
+import { createControlLane } from './control.ts';
 
 export type { CommandHandler } from './commands.ts';
 export { CommandError } from './commands.ts';
@@ -67,7 +68,7 @@ export interface UplinkState {
   /** The reason the broker gave in its last DISCONNECT (MQTT 5). */
   lastDisconnectReason?: string;
   /** Set while another client with our client id takes the session over (duplicate gateway id). */
-  duplicateId?: { since: number; reason: string; takeovers: number; retryAt?: number };
+  duplicateId?: DuplicateState;
   commands: CommandStats;
   /** Log lines held back by the rate limit (remote input cannot flood the log). */
   logsSuppressed: number;
@@ -92,17 +93,8 @@ const STABLE_MS = 10_000;
 const POLL_MS = 200;
 const STOP_DRAIN_MS = 1_500;
 const DUPLICATE_BACKOFF_MS = 5 * 60_000;
-/** Command responses waiting for room in the broker's receive maximum; beyond this they are dropped. */
-const MAX_QUEUED_RESPONSES = 256;
 /** Room for topic, response topic, correlation data and properties in an inbound request packet. */
 const PACKET_HEADROOM = 16 * 1024;
-
-interface Queued {
-  topic: string;
-  payload: string;
-  o: IClientPublishOptions;
-  done?: () => void;
-}
 
 export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
   const log = deps.log.child({ mod: 'uplink' });
@@ -118,6 +110,10 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
   const protocolVersion = opts.protocolVersion ?? 5;
   const takeovers = createTakeoverWatch(STABLE_MS);
   const duplicateBackoffMs = opts.duplicateBackoffMs ?? DUPLICATE_BACKOFF_MS;
+  const control = createControlLane(log, limiter);
+  const duplicate = createDuplicateEpisode({
+    clientId: opts.clientId, backoffMs: duplicateBackoffMs, stableMs: STABLE_MS, log, limiter, raise: (e) => raise(e),
+  });
   const will: OfflinePayload = { v: 1, online: false, gateway, reason: 'lost' };
 
   let client: MqttClient | undefined;
@@ -131,10 +127,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
   let everConnected = false;
   let quiet = true; // this connection saw no socket error and no DISCONNECT
   let lastDisconnectReason: string | undefined;
-  let duplicate: UplinkState['duplicateId'];
-  let duplicateClearTimer: NodeJS.Timeout | undefined;
   let linkMaxPayload = opts.maxPayloadBytes;
-  const controlQueue: Queued[] = [];
   let attempt = 0;
   let started = false;
   let stopping = false;
@@ -142,8 +135,6 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
   let reconnectTimer: NodeJS.Timeout | undefined;
   let pollTimer: NodeJS.Timeout | undefined;
   let connectTimer: NodeJS.Timeout | undefined;
-  let receiveMax = 65_535;
-  let controlInflight = 0;
 
   const setConnected = (v: boolean) => {
     if (connected !== v) since = Date.now();
@@ -189,7 +180,8 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       lastDisconnectReason = `${words ?? 'no reason given'} (reason code 0x${(packet.reasonCode ?? 0).toString(16).padStart(2, '0')})`;
       const takeover = takeovers.disconnect(packet.reasonCode, words);
       if (takeover) {
-        takenOver(takeover, packet.reasonCode);
+        lastError = `session taken over: ${takeover}`;
+        duplicate.takenOver(takeover, packet.reasonCode);
         lost(myGen, duplicateBackoffMs);
       }
     });
@@ -198,26 +190,10 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       const p = packet.properties;
       void commands.dispatch(
         { name: topic.slice(topics.cmdPrefix.length), payload, responseTopic: p?.responseTopic, correlationData: p?.correlationData },
-        (rt, body, correlationData) => publishControl(myGen, rt, body, { qos: 1, properties: correlationData ? { correlationData } : undefined }, undefined, true),
+        (rt, body, correlationData) => myGen === gen && control.publish(rt, body, { qos: 1, properties: correlationData ? { correlationData } : undefined }, { response: true }),
         linkMaxPayload,
       ).catch((err) => log.error({ err }, 'command dispatch failed'));
     });
-  }
-
-  /** Another client has our client id: say so once, and stay away long instead of fighting over the session. */
-  function takenOver(reason: string, reasonCode?: number): void {
-    const n = (duplicate?.takeovers ?? 0) + 1;
-    const first = !duplicate;
-    duplicate = { since: duplicate?.since ?? Date.now(), reason, takeovers: n, retryAt: Date.now() + duplicateBackoffMs };
-    lastError = `session taken over: ${reason}`;
-    const t = limiter.take('duplicate_id');
-    if (t) log.error({ clientId: opts.clientId, reason, takeovers: n, backoffMs: duplicateBackoffMs, ...t }, 'another client uses this client id (duplicate gateway id?); backing off');
-    if (first) {
-      raise({
-        type: 'uplink.duplicate_id', severity: 'critical', state: 'raise',
-        data: { clientId: opts.clientId, reason, ...(reasonCode !== undefined ? { reasonCode } : {}), takeovers: n, backoffMs: duplicateBackoffMs },
-      });
-    }
   }
 
   function raise(e: AgentEventInput): void {
@@ -263,37 +239,27 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     connectedAt = Date.now();
     if (everConnected) reconnects++;
     everConnected = true;
-    receiveMax = connack.properties?.receiveMaximum ?? 65_535;
-    controlInflight = 0;
-    controlQueue.length = 0;
+    const receiveMax = connack.properties?.receiveMaximum ?? 65_535;
+    control.begin(c, receiveMax, () => sender.inflight(), () => sender.pump());
+    duplicate.connected();
     const maxPacket = connack.properties?.maximumPacketSize;
     // Room for the fixed header, topic and properties inside the broker's packet limit.
     const maxPayloadBytes = maxPacket ? Math.min(opts.maxPayloadBytes, maxPacket - 512) : opts.maxPayloadBytes;
     linkMaxPayload = maxPayloadBytes;
-    if (duplicate) {
-      // Cleared only after staying connected well past the other client's backoff.
-      clearTimeout(duplicateClearTimer);
-      duplicateClearTimer = setTimeout(() => {
-        if (myGen !== gen || !duplicate) return;
-        log.info({ clientId: opts.clientId, takeovers: duplicate.takeovers }, 'no session takeover for a while; duplicate client id cleared');
-        duplicate = undefined;
-        raise({ type: 'uplink.duplicate_id', severity: 'info', state: 'clear', data: { clientId: opts.clientId, recovered: true } });
-      }, 2 * duplicateBackoffMs + STABLE_MS);
-    }
     log.info({ url: redactUrl(opts.url), receiveMax, maxPayloadBytes, depth: deps.outbox.stats().depth }, 'uplink connected');
 
     c.subscribe(topics.cmdFilter, { qos: 1 }, (err) => {
       if (err && myGen === gen) log.error({ err: describe(err), topic: topics.cmdFilter }, 'command subscribe failed');
     });
-    publishControl(myGen, topics.state, JSON.stringify(birthPayload()), { qos: 1, retain: true });
+    control.publish(topics.state, JSON.stringify(birthPayload()), { qos: 1, retain: true });
 
     sender.begin({
       publish: (topic, payload, done) => c.publish(topic, payload, { qos: 1 }, (err) => {
         done(err ?? undefined);
-        drainControl();
+        control.drain(); // a PUBACK freed room: queued control messages go first
       }),
       // Queued control messages get their room first (the sender refills after them).
-      window: () => (stopping && !draining ? 0 : Math.max(0, Math.min(opts.inflight, receiveMax - controlInflight - controlQueue.length))),
+      window: () => (stopping && !draining ? 0 : Math.max(0, Math.min(opts.inflight, receiveMax - control.reserved()))),
       maxPayloadBytes,
       onError: (err) => {
         // Refused by the broker (e.g. not authorized): keep the records, reconnect later.
@@ -316,62 +282,28 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     return Object.assign({ v: 1 as const, online: true as const, gateway, ts: Date.now() }, extra, { v: 1 as const, online: true as const, gateway });
   }
 
-  /**
-   * Birth, stop state and command responses: QoS 1, counted with the data publishes against the
-   * broker's receive maximum (exceeding it makes the broker drop us); queued while it is full.
-   */
-  function publishControl(myGen: number, topic: string, payload: string, o: IClientPublishOptions, done?: () => void, response = false): boolean {
-    if (myGen !== gen || !connected || !client) return false;
-    if (response && controlQueue.length >= MAX_QUEUED_RESPONSES) {
-      const t = limiter.take('response_queue_full');
-      if (t) log.warn({ topic, queued: controlQueue.length, ...t }, 'command response dropped: too many waiting for the broker');
-      return false;
-    }
-    controlQueue.push({ topic, payload, o, done });
-    drainControl();
-    return true;
-  }
-
-  function drainControl(): void {
-    const c = client;
-    const myGen = gen;
-    while (c && connected && controlQueue.length && sender.inflight() + controlInflight < receiveMax) {
-      const m = controlQueue.shift()!;
-      controlInflight++;
-      c.publish(m.topic, m.payload, m.o, (err) => {
-        if (myGen !== gen) return;
-        controlInflight--;
-        // A response topic the broker refuses (ACL) is remote input: rate-limited.
-        const t = err ? limiter.take('control_publish_failed') : undefined;
-        if (t) log.warn({ topic: m.topic.slice(0, 80), err: describe(err), ...t }, 'control publish failed');
-        m.done?.();
-        drainControl();
-        sender.pump();
-      });
-    }
-  }
-
   /** The connection is gone (or must go): forget it and schedule the next attempt (after `holdMs` when given). */
   function lost(myGen: number, holdMs?: number): void {
     if (myGen !== gen) return;
     gen++;
     clearTimeout(connectTimer);
     clearInterval(pollTimer);
-    clearTimeout(duplicateClearTimer);
+    duplicate.disconnected();
+    control.end();
     const wasConnected = connected;
     const uptime = wasConnected ? Date.now() - connectedAt : 0;
     setConnected(false);
     sender.end();
     dispose(client, true);
     client = undefined;
-    controlQueue.length = 0;
     if (!wasConnected) connectFailures++;
     if (wasConnected) log.warn({ uptimeMs: uptime, err: lastError, depth: deps.outbox.stats().depth }, 'uplink disconnected');
     if (uptime >= STABLE_MS) attempt = 0;
     let hold = holdMs;
-    const takeover = hold === undefined && wasConnected ? takeovers.closed(uptime, quiet, duplicate !== undefined) : undefined;
+    const takeover = hold === undefined && wasConnected ? takeovers.closed(uptime, quiet, duplicate.active()) : undefined;
     if (takeover) {
-      takenOver(takeover);
+      lastError = `session taken over: ${takeover}`;
+      duplicate.takenOver(takeover);
       hold = duplicateBackoffMs;
     }
     scheduleReconnect(hold);
@@ -385,7 +317,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     const delay = holdMs !== undefined ? Math.round(holdMs * (1 + Math.random() * 0.1)) : Math.round(minMs + Math.random() * Math.max(0, cap - minMs));
     attempt++;
     log.debug({ delayMs: delay, attempt }, 'reconnect scheduled');
-    if (duplicate && holdMs !== undefined) duplicate.retryAt = Date.now() + delay;
+    if (holdMs !== undefined) duplicate.retryAt(Date.now() + delay);
     reconnectTimer = setTimeout(connect, delay);
   }
 
@@ -394,7 +326,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     stopping = true;
     clearTimeout(reconnectTimer);
     clearTimeout(connectTimer);
-    clearTimeout(duplicateClearTimer);
+    duplicate.disconnected();
     reconnectTimer = undefined;
     const c = client;
     const myGen = gen;
@@ -409,8 +341,8 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       }
       draining = false;
       const offline: OfflinePayload = { v: 1, online: false, gateway, reason: 'stopped', ts: Date.now() };
-      publishControl(myGen, topics.state, JSON.stringify(offline), { qos: 1, retain: true });
-      const pending = () => sender.inflight() > 0 || controlInflight > 0 || controlQueue.length > 0;
+      control.publish(topics.state, JSON.stringify(offline), { qos: 1, retain: true });
+      const pending = () => sender.inflight() > 0 || control.reserved() > 0;
       while (myGen === gen && pending() && Date.now() < deadline + 500) await sleep(10);
       const clean = myGen === gen && !pending();
       // A clean DISCONNECT (reason 0) makes the broker discard the will, so 'stopped' stays retained.
@@ -421,6 +353,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     gen++;
     clearInterval(pollTimer);
     sender.end();
+    control.end();
     setConnected(false);
     client = undefined;
     log.info({ depth: deps.outbox.stats().depth }, 'uplink stopped');
@@ -441,7 +374,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       const k = sender.counters();
       return {
         connected, since, lastError, reconnects, connectFailures, lastDisconnectReason,
-        duplicateId: duplicate ? { ...duplicate } : undefined,
+        duplicateId: duplicate.state(),
         inflight: sender.inflight(), sent: k.sent, acked: k.acked, lastAckTs: k.lastAckTs,
         commands: commands.stats(), logsSuppressed: limiter.suppressed(),
       };
