@@ -9,6 +9,7 @@ import { startMosquitto, subscribeCollector, sleep, type Mosquitto } from '../..
 import { until } from '../../test/helpers/wait.ts';
 import { silentLog } from '../log.ts';
 import { createUplink, type UplinkOptions } from './index.ts';
+import { responseTopicProblem } from './protocol.ts';
 import { createMemoryOutbox } from './memory-outbox.ts';
 import { recordFactory } from './test-records.ts';
 
@@ -101,5 +102,22 @@ describe('response topics (MQTT 3.1.1, aedes)', () => {
       await new Promise<void>((r) => aedes.close(() => r()));
       server.close();
     }
+  });
+});
+
+describe('responseTopicProblem', () => {
+  it('names what is wrong, and accepts ordinary topics', () => {
+    expect(responseTopicProblem('platform/replies/7')).toBeUndefined();
+    expect(responseTopicProblem('antwort/ü/日本')).toBeUndefined();
+    expect(responseTopicProblem('a/+/b')).toMatch(/wildcard/);
+    expect(responseTopicProblem('a/#')).toMatch(/wildcard/);
+    expect(responseTopicProblem('')).toBe('empty');
+    expect(responseTopicProblem('x'.repeat(513))).toMatch(/longer than 512 bytes/);
+    expect(responseTopicProblem('ü'.repeat(300))).toMatch(/longer than 512 bytes/); // bytes, not characters
+    expect(responseTopicProblem('$SYS/x')).toMatch(/reserved/);
+    expect(responseTopicProblem('a\u0000b')).toMatch(/control character/);
+    expect(responseTopicProblem('a\ud800b')).toMatch(/surrogate/);
+    expect(responseTopicProblem(42)).toBe('not a string (number)');
+    expect(responseTopicProblem(null)).toBe('not a string (null)');
   });
 });
