@@ -50,4 +50,18 @@ describe('command logging', () => {
     await flush();
     expect(byMsg('command failed').at(-1)).toMatchObject({ suppressed: 18 });
   });
+
+  it('a command may have its own timeout and request cap', async () => {
+    const { log } = capture();
+    const cmds = createCommands(log, DEFAULT_COMMAND_LIMITS, createLogLimiter({ max: 5, intervalMs: 60_000 }));
+    cmds.handle('slow', () => new Promise(() => {}), { timeoutMs: 50 });
+    cmds.handle('tiny', async (req) => req, { maxRequestBytes: 8 });
+    const answers: { error?: { code: string; message: string } }[] = [];
+    const respond = (_t: string, payload: string) => { answers.push(JSON.parse(payload)); return true; };
+    await cmds.dispatch({ name: 'slow', payload: Buffer.alloc(0), responseTopic: 'r' }, respond, 65_536);
+    await cmds.dispatch({ name: 'tiny', payload: Buffer.from('"0123456789"'), responseTopic: 'r' }, respond, 65_536);
+    expect(answers.map((a) => a.error?.code)).toEqual(['timeout', 'too_large']);
+    expect(answers[0].error!.message).toMatch(/within 50 ms/);
+    expect(() => cmds.handle('bad', async () => 1, { timeoutMs: 0 })).toThrow(/timeoutMs must be > 0/);
+  });
 });

@@ -54,14 +54,15 @@ export interface CommandStats {
 }
 
 export interface Commands {
-  handle(name: string, fn: CommandHandler): void;
+  /** `own`: this command's timeout / request cap instead of the uplink's (a request cap above it cannot arrive). */
+  handle(name: string, fn: CommandHandler, own?: Partial<Pick<CommandLimits, 'timeoutMs' | 'maxRequestBytes'>>): void;
   /** `maxResponseBytes`: the connection's payload limit; a larger response becomes `too_large`. */
   dispatch(req: CommandRequest, respond: Respond, maxResponseBytes: number): Promise<void>;
   stats(): CommandStats;
 }
 
 export function createCommands(log: Log, limits: CommandLimits, limiter: LogLimiter): Commands {
-  const handlers = new Map<string, CommandHandler>();
+  const handlers = new Map<string, { fn: CommandHandler; timeoutMs: number; maxRequestBytes: number }>();
   const stats: CommandStats = { received: 0, ok: 0, failed: 0, refused: 0, busy: 0, timeouts: 0, abandoned: 0 };
   let running = 0;
 
@@ -71,7 +72,7 @@ export function createCommands(log: Log, limits: CommandLimits, limiter: LogLimi
     if (t) log[level]({ ...fields, ...t }, msg);
   };
 
-  const runHandler = async (fn: CommandHandler, req: CommandRequest, request: unknown): Promise<CommandResponse> => {
+  const runHandler = async (fn: CommandHandler, timeoutMs: number, req: CommandRequest, request: unknown): Promise<CommandResponse> => {
     const ac = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;
@@ -84,9 +85,9 @@ export function createCommands(log: Log, limits: CommandLimits, limiter: LogLimi
         if (timedOut) stats.abandoned--;
         else running--;
       });
-    const expired = new CommandError('timeout', `command "${req.name}" did not finish within ${limits.timeoutMs} ms`);
+    const expired = new CommandError('timeout', `command "${req.name}" did not finish within ${timeoutMs} ms`);
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(expired), limits.timeoutMs);
+      timer = setTimeout(() => reject(expired), timeoutMs);
     });
     try {
       return { v: 1, ok: true, result: (await Promise.race([work, timeout])) ?? null };
@@ -118,10 +119,10 @@ export function createCommands(log: Log, limits: CommandLimits, limiter: LogLimi
   };
 
   const run = async (req: CommandRequest): Promise<CommandResponse> => {
-    const fn = handlers.get(req.name);
-    if (!fn) return fail('unknown_command', `no handler for command "${req.name}"`);
-    if (req.payload.length > limits.maxRequestBytes) {
-      return fail('too_large', `request is ${req.payload.length} bytes, the limit is ${limits.maxRequestBytes}`);
+    const h = handlers.get(req.name);
+    if (!h) return fail('unknown_command', `no handler for command "${req.name}"`);
+    if (req.payload.length > h.maxRequestBytes) {
+      return fail('too_large', `request is ${req.payload.length} bytes, the limit is ${h.maxRequestBytes}`);
     }
     if (running >= limits.maxConcurrent) {
       stats.busy++;
@@ -135,13 +136,16 @@ export function createCommands(log: Log, limits: CommandLimits, limiter: LogLimi
         return fail('bad_request', `payload is not JSON: ${(err as Error).message}`);
       }
     }
-    return runHandler(fn, req, request);
+    return runHandler(h.fn, h.timeoutMs, req, request);
   };
 
   return {
-    handle(name, fn) {
+    handle(name, fn, own = {}) {
       if (!name || /[+#/]/.test(name)) throw new Error(`invalid command name ${JSON.stringify(name)}`);
-      handlers.set(name, fn);
+      const timeoutMs = own.timeoutMs ?? limits.timeoutMs;
+      const maxRequestBytes = own.maxRequestBytes ?? limits.maxRequestBytes;
+      if (!(timeoutMs > 0) || !(maxRequestBytes >= 0)) throw new Error(`command "${name}": timeoutMs must be > 0 and maxRequestBytes >= 0 (got ${timeoutMs}, ${maxRequestBytes})`);
+      handlers.set(name, { fn, timeoutMs, maxRequestBytes });
     },
     async dispatch(req, respond, maxResponseBytes) {
       stats.received++;

@@ -83,7 +83,8 @@ export interface UplinkState {
 export interface Uplink {
   start(): void;
   stop(): Promise<void>;
-  handle(command: string, fn: CommandHandler): void;
+  /** Serves `{prefix}/{gw}/cmd/{command}`; `own` overrides the timeout or request cap for this command. */
+  handle(command: string, fn: CommandHandler, own?: { timeoutMs?: number; maxRequestBytes?: number }): void;
   kick(): void;
   state(): UplinkState;
 }
@@ -366,7 +367,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       connect();
     },
     stop,
-    handle: (name, fn) => commands.handle(name, fn),
+    handle: (name, fn, own) => commands.handle(name, fn, own),
     kick() {
       if (connected && !stopping) sender.pump();
     },
