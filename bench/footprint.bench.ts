@@ -31,8 +31,12 @@ devices:
 `,
 );
 
+// Its own gateway id: two agents with one id take the broker session from each other (and back
+// off), which would measure a reconnect loop instead of an agent at rest.
 const cfgSrc = cfg.replace('wayside.yaml', 'wayside-src.yaml');
-writeFileSync(cfgSrc, readFileSync(cfg, 'utf8').replace('/state', '/state-src'));
+const srcText = readFileSync(cfg, 'utf8').replace('/state', '/state-src').replace('id: pole-bench,', 'id: pole-bench-src,');
+if (!srcText.includes('pole-bench-src')) throw new Error('footprint bench: could not give the second agent its own gateway id');
+writeFileSync(cfgSrc, srcText);
 const V8_FLAGS = ['--max-semi-space-size=2']; // as bin/wayside starts the agent
 const agent = spawn(node, [...V8_FLAGS, path.join(root, 'dist/main.js'), 'run', '--config', cfg], { stdio: ['ignore', 'inherit', 'inherit'] });
 const fromSource = spawn(node, [...V8_FLAGS, path.join(root, 'main.ts'), 'run', '--config', cfgSrc], { stdio: ['ignore', 'inherit', 'inherit'] });

@@ -3,6 +3,7 @@
 // offline offlineAfterMs after start, so a dead-on-arrival sensor is noticed too.
 import { emitEvent } from './events.ts';
 import type { Ctx, Reading } from './types.ts';
+import type { DeviceOfflineData } from './uplink/protocol.ts';
 
 export interface LivenessDevice { id: string; offlineAfterMs: number }
 
@@ -39,7 +40,7 @@ export function createLiveness(ctx: Ctx, devices: LivenessDevice[], opts: { tick
   const tickMs = opts.tickMs ?? Math.max(50, Math.min(1000, Math.floor(shortest / 4)));
   let timer: NodeJS.Timeout | undefined;
 
-  const emit = (st: DeviceState, state: 'raise' | 'clear', data: Record<string, unknown>): void => {
+  const emit = (st: DeviceState, state: 'raise' | 'clear', data: DeviceOfflineData): void => {
     emitEvent(ctx, { type: OFFLINE_EVENT, device: st.id, severity: state === 'raise' ? 'warning' : 'info', state, data });
   };
 

@@ -7,6 +7,7 @@
 //                                                                                    data.recovered = true)
 import { emitEvent } from '../../runtime/events.ts';
 import type { Ctx, DeviceHealth, DeviceState, Reading } from '../../runtime/types.ts';
+import type { DeviceFaultClear, DeviceFaultRaise } from '../../runtime/uplink/protocol.ts';
 
 /** What went wrong in one exchange; counted separately in health and /metrics. */
 export type FaultKind = 'timeout' | 'crc' | 'exception' | 'io' | 'protocol' | 'config';
@@ -46,7 +47,7 @@ export function createDeviceMonitor(ctx: Ctx, info: { device: string; driver: st
   let offlineSince: number | undefined;
   const byKind: Partial<Record<FaultKind, number>> = {};
 
-  const event = (state: 'raise' | 'clear', data: Record<string, unknown>) =>
+  const event = (state: 'raise' | 'clear', data: Omit<DeviceFaultRaise, 'driver'> | Omit<DeviceFaultClear, 'driver'>) =>
     emitEvent(ctx, {
       type: 'device.fault',
       device: info.device,

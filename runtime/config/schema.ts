@@ -48,6 +48,8 @@ interface UplinkCommon {
   inflight: number;
   reconnect: { min: number; max: number };
   connectTimeout: number;
+  commands: { maxConcurrent: number; timeout: number; maxRequestBytes: number };
+  duplicateBackoff: number;
 }
 /** `url` is guaranteed when enabled; check `enabled` first and TypeScript knows it. */
 export type UplinkConfig = UplinkCommon & ({ enabled: true; url: string } | { enabled: false; url?: string });
@@ -276,6 +278,12 @@ function uplinkSchema() {
     inflight: int(1, 1000).default(16).describe('unacknowledged batches in flight'),
     reconnect: section({ min: duration('100ms', '1h').prefault('1s'), max: duration('1s', '1d').prefault('60s') }).prefault({}),
     connectTimeout: duration('1s', '10m').prefault('30s'),
+    commands: section({
+      maxConcurrent: int(1, 1000).default(8).describe('command handlers running at once; more get "busy"'),
+      timeout: duration('100ms', '1h').prefault('30s').describe('a handler not done by then is answered "timeout"'),
+      maxRequestBytes: size('256B', '16MiB').prefault('64KiB').describe('largest command request; larger ones get "too_large"'),
+    }).prefault({}),
+    duplicateBackoff: duration('10s', '1d').prefault('5m').describe('wait before reconnecting after another client took the session over (duplicate gateway id)'),
   });
 }
 

@@ -7,13 +7,18 @@
 // and could interleave old batches with new ones. A new client has an empty store; the old one
 // is ended with force, which fails its pending publish callbacks (ignored by generation).
 import { readFileSync } from 'node:fs';
-import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient, type IConnackPacket } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient, type IConnackPacket } from 'mqtt';
 import type { Log, Outbox, StoredRecord } from '../types.ts';
+import type { AgentEventInput } from '../events.ts';
+import { createLogLimiter } from '../log-limit.ts';
 import { createSender } from './sender.ts';
-import { createCommands, type CommandHandler } from './commands.ts';
+import { createCommands, DEFAULT_COMMAND_LIMITS, type CommandHandler, type CommandLimits, type CommandStats } from './commands.ts';
 import { topicsFor, type BirthPayload, type OfflinePayload } from './protocol.ts';
+import { createDuplicateEpisode, createTakeoverWatch, type DuplicateState } from './takeover.ts';
+import { createControlLane } from './control.ts';
 
 export type { CommandHandler } from './commands.ts';
+export { CommandError } from './commands.ts';
 
 export interface UplinkOptions {
   url: string;
@@ -35,6 +40,10 @@ export interface UplinkOptions {
    * their JSON body instead (docs/protocol.md).
    */
   protocolVersion?: 4 | 5;
+  /** Concurrency cap, per-command timeout and request size cap (defaults: DEFAULT_COMMAND_LIMITS). */
+  commands?: Partial<CommandLimits>;
+  /** Wait this long before reconnecting after another client took our session over (default 5 min). */
+  duplicateBackoffMs?: number;
 }
 
 export interface UplinkDeps {
@@ -43,6 +52,8 @@ export interface UplinkDeps {
   gatewayId: string;
   birth: () => Record<string, unknown>;
   rewrite?: (r: StoredRecord) => string;
+  /** Events the uplink raises (uplink.duplicate_id); the agent puts them on the bus with emitEvent. */
+  onEvent?: (e: AgentEventInput) => void;
 }
 
 export interface UplinkState {
@@ -50,8 +61,17 @@ export interface UplinkState {
   /** When `connected` last changed (ms since epoch). */
   since: number;
   lastError?: string;
-  /** Reconnect attempts scheduled after a failed or lost connection. */
+  /** Successful connections after a lost one (the first connect does not count). */
   reconnects: number;
+  /** Connection attempts that failed before the broker accepted them (refused, timeout, DNS, TLS). */
+  connectFailures: number;
+  /** The reason the broker gave in its last DISCONNECT (MQTT 5). */
+  lastDisconnectReason?: string;
+  /** Set while another client with our client id takes the session over (duplicate gateway id). */
+  duplicateId?: DuplicateState;
+  commands: CommandStats;
+  /** Log lines held back by the rate limit (remote input cannot flood the log). */
+  logsSuppressed: number;
   inflight: number;
   /** Records published (resends after a reconnect count again). */
   sent: number;
@@ -63,7 +83,8 @@ export interface UplinkState {
 export interface Uplink {
   start(): void;
   stop(): Promise<void>;
-  handle(command: string, fn: CommandHandler): void;
+  /** Serves `{prefix}/{gw}/cmd/{command}`; `own` overrides the timeout or request cap for this command. */
+  handle(command: string, fn: CommandHandler, own?: { timeoutMs?: number; maxRequestBytes?: number }): void;
   kick(): void;
   state(): UplinkState;
 }
@@ -72,6 +93,9 @@ export interface Uplink {
 const STABLE_MS = 10_000;
 const POLL_MS = 200;
 const STOP_DRAIN_MS = 1_500;
+const DUPLICATE_BACKOFF_MS = 5 * 60_000;
+/** Room for topic, response topic, correlation data and properties in an inbound request packet. */
+const PACKET_HEADROOM = 16 * 1024;
 
 export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
   const log = deps.log.child({ mod: 'uplink' });
@@ -81,7 +105,16 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     { gateway, maxBatchRecords: opts.maxBatchRecords, maxPayloadBytes: opts.maxPayloadBytes, up: topics.up },
     { outbox: deps.outbox, log, rewrite: deps.rewrite },
   );
-  const commands = createCommands(log);
+  const limiter = createLogLimiter({ max: 5, intervalMs: 60_000 });
+  const limits: CommandLimits = { ...DEFAULT_COMMAND_LIMITS, ...opts.commands };
+  const commands = createCommands(log, limits, limiter);
+  const protocolVersion = opts.protocolVersion ?? 5;
+  const takeovers = createTakeoverWatch(STABLE_MS);
+  const duplicateBackoffMs = opts.duplicateBackoffMs ?? DUPLICATE_BACKOFF_MS;
+  const control = createControlLane(log, limiter);
+  const duplicate = createDuplicateEpisode({
+    clientId: opts.clientId, backoffMs: duplicateBackoffMs, stableMs: STABLE_MS, log, limiter, raise: (e) => raise(e),
+  });
   const will: OfflinePayload = { v: 1, online: false, gateway, reason: 'lost' };
 
   let client: MqttClient | undefined;
@@ -91,6 +124,11 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
   let connectedAt = 0;
   let lastError: string | undefined;
   let reconnects = 0;
+  let connectFailures = 0;
+  let everConnected = false;
+  let quiet = true; // this connection saw no socket error and no DISCONNECT
+  let lastDisconnectReason: string | undefined;
+  let linkMaxPayload = opts.maxPayloadBytes;
   let attempt = 0;
   let started = false;
   let stopping = false;
@@ -98,8 +136,6 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
   let reconnectTimer: NodeJS.Timeout | undefined;
   let pollTimer: NodeJS.Timeout | undefined;
   let connectTimer: NodeJS.Timeout | undefined;
-  let receiveMax = 65_535;
-  let controlInflight = 0;
 
   const setConnected = (v: boolean) => {
     if (connected !== v) since = Date.now();
@@ -108,6 +144,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
 
   const fail = (myGen: number, err: unknown, what: string) => {
     if (myGen !== gen) return;
+    quiet = false;
     lastError = describe(err);
     log.warn({ url: redactUrl(opts.url), err: lastError, connected }, what);
   };
@@ -121,10 +158,12 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       c = mqtt.connect(opts.url, clientOptions());
     } catch (err) {
       fail(myGen, err, 'uplink connect failed');
+      connectFailures++;
       scheduleReconnect();
       return;
     }
     client = c;
+    quiet = true;
     log.debug({ url: redactUrl(opts.url), clientId: opts.clientId }, 'connecting');
     // mqtt.js has a CONNACK timeout; this one also covers a TCP/TLS handshake that never ends.
     connectTimer = setTimeout(() => {
@@ -135,20 +174,41 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     c.on('connect', (connack) => { if (myGen === gen) onConnect(c, myGen, connack); });
     c.on('error', (err) => fail(myGen, err, connected ? 'uplink error' : 'uplink connect failed'));
     c.on('close', () => lost(myGen));
+    c.on('disconnect', (packet) => {
+      if (myGen !== gen) return;
+      quiet = false;
+      const words = packet.properties?.reasonString;
+      lastDisconnectReason = `${words ?? 'no reason given'} (reason code 0x${(packet.reasonCode ?? 0).toString(16).padStart(2, '0')})`;
+      const takeover = takeovers.disconnect(packet.reasonCode, words);
+      if (takeover) {
+        lastError = `session taken over: ${takeover}`;
+        duplicate.takenOver(takeover, packet.reasonCode);
+        lost(myGen, duplicateBackoffMs);
+      }
+    });
     c.on('message', (topic, payload, packet) => {
       if (myGen !== gen || !topic.startsWith(topics.cmdPrefix)) return;
       const p = packet.properties;
       void commands.dispatch(
         { name: topic.slice(topics.cmdPrefix.length), payload, responseTopic: p?.responseTopic, correlationData: p?.correlationData },
-        (rt, body, correlationData) => publishControl(myGen, rt, body, { qos: 1, properties: correlationData ? { correlationData } : undefined }),
+        (rt, body, correlationData) => myGen === gen && control.publish(rt, body, { qos: 1, properties: correlationData ? { correlationData } : undefined }, { response: true }),
+        linkMaxPayload,
       ).catch((err) => log.error({ err }, 'command dispatch failed'));
     });
+  }
+
+  function raise(e: AgentEventInput): void {
+    try {
+      deps.onEvent?.(e);
+    } catch (err) {
+      log.error({ err, type: e.type }, 'uplink event listener failed');
+    }
   }
 
   function clientOptions(): IClientOptions {
     // mqtt.js hands unknown options (passphrase) through to tls.connect.
     const o: IClientOptions & { passphrase?: string } = {
-      protocolVersion: opts.protocolVersion ?? 5,
+      protocolVersion,
       clientId: opts.clientId,
       username: opts.username,
       password: opts.password,
@@ -158,7 +218,8 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       queueQoSZero: false,
       connectTimeout: opts.connectTimeoutMs,
       keepalive: Math.max(0, Math.round(opts.keepaliveMs / 1000)),
-      properties: (opts.protocolVersion ?? 5) === 5 ? { sessionExpiryInterval: 0 } : undefined,
+      // The broker must not send us packets beyond what a command request may carry.
+      properties: protocolVersion === 5 ? { sessionExpiryInterval: 0, maximumPacketSize: limits.maxRequestBytes + PACKET_HEADROOM } : undefined,
       will: { topic: topics.state, payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: true },
     };
     const t = opts.tls;
@@ -177,21 +238,29 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     clearTimeout(connectTimer);
     setConnected(true);
     connectedAt = Date.now();
-    receiveMax = connack.properties?.receiveMaximum ?? 65_535;
-    controlInflight = 0;
+    if (everConnected) reconnects++;
+    everConnected = true;
+    const receiveMax = connack.properties?.receiveMaximum ?? 65_535;
+    control.begin(c, receiveMax, () => sender.inflight(), () => sender.pump());
+    duplicate.connected();
     const maxPacket = connack.properties?.maximumPacketSize;
     // Room for the fixed header, topic and properties inside the broker's packet limit.
     const maxPayloadBytes = maxPacket ? Math.min(opts.maxPayloadBytes, maxPacket - 512) : opts.maxPayloadBytes;
+    linkMaxPayload = maxPayloadBytes;
     log.info({ url: redactUrl(opts.url), receiveMax, maxPayloadBytes, depth: deps.outbox.stats().depth }, 'uplink connected');
 
     c.subscribe(topics.cmdFilter, { qos: 1 }, (err) => {
       if (err && myGen === gen) log.error({ err: describe(err), topic: topics.cmdFilter }, 'command subscribe failed');
     });
-    publishControl(myGen, topics.state, JSON.stringify(birthPayload()), { qos: 1, retain: true });
+    control.publish(topics.state, JSON.stringify(birthPayload()), { qos: 1, retain: true });
 
     sender.begin({
-      publish: (topic, payload, done) => c.publish(topic, payload, { qos: 1 }, (err) => done(err ?? undefined)),
-      window: () => (stopping && !draining ? 0 : Math.max(0, Math.min(opts.inflight, receiveMax - controlInflight))),
+      publish: (topic, payload, done) => c.publish(topic, payload, { qos: 1 }, (err) => {
+        done(err ?? undefined);
+        control.drain(); // a PUBACK freed room: queued control messages go first
+      }),
+      // Queued control messages get their room first (the sender refills after them).
+      window: () => (stopping && !draining ? 0 : Math.max(0, Math.min(opts.inflight, receiveMax - control.reserved()))),
       maxPayloadBytes,
       onError: (err) => {
         // Refused by the broker (e.g. not authorized): keep the records, reconnect later.
@@ -214,46 +283,42 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     return Object.assign({ v: 1 as const, online: true as const, gateway, ts: Date.now() }, extra, { v: 1 as const, online: true as const, gateway });
   }
 
-  /** Birth, stop state and command responses: QoS 1, counted against the broker's receive maximum. */
-  function publishControl(myGen: number, topic: string, payload: string, o: IClientPublishOptions, done?: () => void): boolean {
-    const c = client;
-    if (myGen !== gen || !connected || !c) return false;
-    controlInflight++;
-    c.publish(topic, payload, o, (err) => {
-      if (myGen !== gen) return;
-      controlInflight--;
-      if (err) log.warn({ topic, err: describe(err) }, 'control publish failed');
-      done?.();
-      sender.pump();
-    });
-    return true;
-  }
-
-  /** The connection is gone (or must go): forget it and schedule the next attempt. */
-  function lost(myGen: number): void {
+  /** The connection is gone (or must go): forget it and schedule the next attempt (after `holdMs` when given). */
+  function lost(myGen: number, holdMs?: number): void {
     if (myGen !== gen) return;
     gen++;
     clearTimeout(connectTimer);
     clearInterval(pollTimer);
+    duplicate.disconnected();
+    control.end();
     const wasConnected = connected;
     const uptime = wasConnected ? Date.now() - connectedAt : 0;
     setConnected(false);
     sender.end();
     dispose(client, true);
     client = undefined;
+    if (!wasConnected) connectFailures++;
     if (wasConnected) log.warn({ uptimeMs: uptime, err: lastError, depth: deps.outbox.stats().depth }, 'uplink disconnected');
     if (uptime >= STABLE_MS) attempt = 0;
-    scheduleReconnect();
+    let hold = holdMs;
+    const takeover = hold === undefined && wasConnected ? takeovers.closed(uptime, quiet, duplicate.active()) : undefined;
+    if (takeover) {
+      lastError = `session taken over: ${takeover}`;
+      duplicate.takenOver(takeover);
+      hold = duplicateBackoffMs;
+    }
+    scheduleReconnect(hold);
   }
 
-  function scheduleReconnect(): void {
+  function scheduleReconnect(holdMs?: number): void {
     if (stopping || reconnectTimer) return;
     const { minMs, maxMs } = opts.reconnect;
     const cap = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-    const delay = Math.round(minMs + Math.random() * Math.max(0, cap - minMs)); // full jitter in [min, cap]
+    // Full jitter in [min, cap]; a held-off reconnect waits its hold plus up to 10 % more.
+    const delay = holdMs !== undefined ? Math.round(holdMs * (1 + Math.random() * 0.1)) : Math.round(minMs + Math.random() * Math.max(0, cap - minMs));
     attempt++;
-    reconnects++;
     log.debug({ delayMs: delay, attempt }, 'reconnect scheduled');
+    if (holdMs !== undefined) duplicate.retryAt(Date.now() + delay);
     reconnectTimer = setTimeout(connect, delay);
   }
 
@@ -262,6 +327,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     stopping = true;
     clearTimeout(reconnectTimer);
     clearTimeout(connectTimer);
+    duplicate.disconnected();
     reconnectTimer = undefined;
     const c = client;
     const myGen = gen;
@@ -276,9 +342,10 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       }
       draining = false;
       const offline: OfflinePayload = { v: 1, online: false, gateway, reason: 'stopped', ts: Date.now() };
-      publishControl(myGen, topics.state, JSON.stringify(offline), { qos: 1, retain: true });
-      while (myGen === gen && (sender.inflight() > 0 || controlInflight > 0) && Date.now() < deadline + 500) await sleep(10);
-      const clean = myGen === gen && sender.inflight() === 0 && controlInflight === 0;
+      control.publish(topics.state, JSON.stringify(offline), { qos: 1, retain: true });
+      const pending = () => sender.inflight() > 0 || control.reserved() > 0;
+      while (myGen === gen && pending() && Date.now() < deadline + 500) await sleep(10);
+      const clean = myGen === gen && !pending();
       // A clean DISCONNECT (reason 0) makes the broker discard the will, so 'stopped' stays retained.
       if (myGen === gen) await endClient(c, !clean);
     } else if (c) {
@@ -287,6 +354,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
     gen++;
     clearInterval(pollTimer);
     sender.end();
+    control.end();
     setConnected(false);
     client = undefined;
     log.info({ depth: deps.outbox.stats().depth }, 'uplink stopped');
@@ -299,13 +367,18 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       connect();
     },
     stop,
-    handle: (name, fn) => commands.handle(name, fn),
+    handle: (name, fn, own) => commands.handle(name, fn, own),
     kick() {
       if (connected && !stopping) sender.pump();
     },
     state() {
       const k = sender.counters();
-      return { connected, since, lastError, reconnects, inflight: sender.inflight(), sent: k.sent, acked: k.acked, lastAckTs: k.lastAckTs };
+      return {
+        connected, since, lastError, reconnects, connectFailures, lastDisconnectReason,
+        duplicateId: duplicate.state(),
+        inflight: sender.inflight(), sent: k.sent, acked: k.acked, lastAckTs: k.lastAckTs,
+        commands: commands.stats(), logsSuppressed: limiter.suppressed(),
+      };
     },
   };
 }

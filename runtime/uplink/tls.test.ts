@@ -83,7 +83,7 @@ describe('TLS', () => {
     );
     up.start();
     try {
-      await until(() => up.state().reconnects >= 2, 5_000, 'retries');
+      await until(() => up.state().connectFailures >= 2, 5_000, 'retries');
       const s = up.state();
       expect(s.connected).toBe(false);
       expect(s.lastError).toMatch(/certificate|self.signed|issuer/i);
@@ -99,7 +99,7 @@ describe('TLS', () => {
     });
     up.start();
     try {
-      await until(() => up.state().lastError !== undefined && up.state().reconnects >= 1, 5_000, 'an error');
+      await until(() => up.state().lastError !== undefined && up.state().connectFailures >= 1, 5_000, 'an error');
       expect(up.state().connected).toBe(false);
     } finally {
       await up.stop();
@@ -135,7 +135,7 @@ describe('username/password', () => {
     try {
       await collector.waitFor((m) => m.payload?.online === true, 5_000);
       expect(good.state().connected).toBe(true);
-      await until(() => bad.state().reconnects >= 2, 5_000, 'bad credentials retries');
+      await until(() => bad.state().connectFailures >= 2, 5_000, 'bad credentials retries');
       expect(bad.state().connected).toBe(false);
       expect(bad.state().lastError).toMatch(/Bad User Name or Password|Not authorized/i);
     } finally {

@@ -1,3 +1,5 @@
+import net from 'node:net';
+import mqttPacket from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMosquitto, startTcpProxy, subscribeCollector, sleep, type Mosquitto, type Collector } from '../../test/helpers/mosquitto.ts';
 import { silentLog } from '../log.ts';
@@ -176,7 +178,16 @@ describe('gateway state (birth, will, stop)', () => {
       expect(lost.payload).toEqual({ v: 1, online: false, gateway: gw, reason: 'lost' });
       await collector.waitUntil((all) => all.filter((m) => m.payload?.online === true).length >= 2, 5_000);
       expect(up.state().connected).toBe(true);
-      expect(up.state().reconnects).toBeGreaterThan(before);
+      expect(up.state().reconnects).toBe(before + 1);
+
+      // Failed attempts are counted apart from reconnections.
+      proxy.setBlocked(true);
+      proxy.dropAll();
+      await until(() => up.state().connectFailures >= 3, 5_000, 'failed attempts');
+      expect(up.state()).toMatchObject({ connected: false, reconnects: before + 1 });
+      proxy.setBlocked(false);
+      await until(() => up.state().connected, 5_000, 'reconnected');
+      expect(up.state().reconnects).toBe(before + 2);
 
       await up.stop();
       const stopped = await collector.waitFor((m) => m.payload?.reason === 'stopped');
@@ -255,4 +266,58 @@ describe("broker limits", () => {
       await small.destroy();
     }
   });
+
+  it('queues command responses while data fills the receive maximum, instead of exceeding it', async () => {
+    const small = await startMosquitto({ extraConf: ['max_inflight_messages 5'] });
+    // mosquitto does not police QoS 1 against it (other brokers answer quota exceeded or disconnect),
+    // so a proxy counts what the gateway has unacknowledged on the wire.
+    const wire = await startPubackCounter(small.port);
+    const gw = 'gw-recvmax-cmd';
+    const platform = await subscribeCollector(small.url, `wayside/${gw}/state`);
+    const outbox = createMemoryOutbox();
+    const make = recordFactory();
+    await outbox.append(Array.from({ length: 20_000 }, () => make('reading')));
+    const up = createUplink(options(wire.url, { inflight: 16, maxBatchRecords: 5, commands: { maxConcurrent: 64 } }), { log, outbox, gatewayId: gw, birth: () => ({}) });
+    up.handle('echo', async (req) => req);
+    try {
+      up.start();
+      await platform.waitFor((m) => m.payload?.online === true); // the birth follows the command SUBSCRIBE
+      await until(() => up.state().inflight >= 4, 5_000, 'the data window is full');
+      const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => platform.request(`wayside/${gw}/cmd/echo`, i, 15_000)));
+      expect(replies.map((r) => r.payload.result)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+      await until(() => outbox.stats().depth === 0, 20_000, 'drained');
+      expect(wire.maxOutstanding()).toBe(5);
+      expect(up.state()).toMatchObject({ reconnects: 0, connectFailures: 0, connected: true });
+    } finally {
+      await up.stop();
+      await platform.close();
+      await wire.close();
+      await small.destroy();
+    }
+  });
 });
+
+/** A TCP proxy that parses both directions and tracks the most QoS 1 publishes the client had unacknowledged. */
+async function startPubackCounter(brokerPort: number) {
+  const outstanding = new Set<number>();
+  let max = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((down) => {
+    const up = net.connect(brokerPort, '127.0.0.1');
+    for (const s of [down, up]) { sockets.add(s); s.on('error', () => {}); s.on('close', () => { down.destroy(); up.destroy(); }); }
+    const fromClient = mqttPacket.parser({ protocolVersion: 5 });
+    const fromBroker = mqttPacket.parser({ protocolVersion: 5 });
+    fromClient.on('packet', (p) => {
+      if (p.cmd === 'publish' && p.qos === 1) { outstanding.add(p.messageId!); max = Math.max(max, outstanding.size); }
+    });
+    fromBroker.on('packet', (p) => { if (p.cmd === 'puback') outstanding.delete(p.messageId!); });
+    down.on('data', (d) => { fromClient.parse(d); up.write(d); });
+    up.on('data', (d) => { fromBroker.parse(d); down.write(d); });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    maxOutstanding: () => max,
+    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+  };
+}
