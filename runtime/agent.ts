@@ -10,6 +10,7 @@ import { createClock, correctRecordJson, type GatewayClock } from './clock.ts';
 import type { WaysideConfig } from './config/index.ts';
 import type { DriverRegistry } from './drivers.ts';
 import { AgentStartError } from './errors.ts';
+import { emitEvent } from './events.ts';
 import { createHealth, RESERVED_SECTIONS, type AgentHealth } from './health.ts';
 import { startHttp, type HttpServer } from './http.ts';
 import { clockIds } from './ids.ts';
@@ -83,7 +84,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     await step(`state directory ${root}`, () => ensureDir(root));
     const clock = await step('clock', () => createClock({ trust: config.clock.trust, stateDir: root, log: log.child({ mod: 'clock' }) }), (c) => c.stop());
     const bus = createBus(log);
-    const ctx: Ctx = { bus, log, clock, newId: clockIds(clock) };
+    const ctx = { bus, log, clock, newId: clockIds(clock) } satisfies Ctx;
     const loop = startLoopMonitor();
     undo.push({ what: 'loop monitor', fn: () => loop.stop() });
     const policy = createPolicy(config);
@@ -105,7 +106,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       (o) => o.close(),
     );
 
-    const uplink = config.uplink.enabled ? createUplinkFor(config, { log, outbox, clock, birth: () => birthOf(running, log) }) : undefined;
+    const uplink = config.uplink.enabled ? createUplinkFor(config, { log, outbox, ctx, birth: () => birthOf(running, log) }) : undefined;
     const journalFd = opts.durableJournal ? openSync(opts.durableJournal, 'a') : undefined;
     const recorder = createRecorder({
       bus, log, outbox, policy, newId: ctx.newId,
@@ -251,7 +252,7 @@ function birthOf(running: Service[], log: Log): Record<string, unknown> {
   return { capabilities: ['summaries', 'readings', 'events', ...commands.map((c) => `cmd:${c}`)], ...extra };
 }
 
-function createUplinkFor(config: WaysideConfig, deps: { log: Log; outbox: Outbox; clock: GatewayClock; birth: () => Record<string, unknown> }) {
+function createUplinkFor(config: WaysideConfig, deps: { log: Log; outbox: Outbox; ctx: Ctx & { clock: GatewayClock }; birth: () => Record<string, unknown> }) {
   const u = config.uplink;
   return createUplink(
     {
@@ -268,6 +269,8 @@ function createUplinkFor(config: WaysideConfig, deps: { log: Log; outbox: Outbox
       reconnect: { minMs: u.reconnect.min, maxMs: u.reconnect.max },
       connectTimeoutMs: u.connectTimeout,
       protocolVersion: u.protocolVersion,
+      commands: { maxConcurrent: u.commands.maxConcurrent, timeoutMs: u.commands.timeout, maxRequestBytes: u.commands.maxRequestBytes },
+      duplicateBackoffMs: u.duplicateBackoff,
     },
     {
       log: deps.log,
@@ -278,7 +281,8 @@ function createUplinkFor(config: WaysideConfig, deps: { log: Log; outbox: Outbox
         ...deps.birth(),
         site: config.gateway.site,
       }),
-      rewrite: (r) => correctRecordJson(r.json, deps.clock),
+      rewrite: (r) => correctRecordJson(r.json, deps.ctx.clock),
+      onEvent: (e) => emitEvent(deps.ctx, e),
     },
   );
 }

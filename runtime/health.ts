@@ -102,6 +102,8 @@ export function createHealth(src: HealthSources): { snapshot(): AgentHealth } {
       const uplink = src.uplink();
       const problems: string[] = [...(src.problems?.() ?? [])];
       if (uplink.enabled && !uplink.connected) problems.push('uplink disconnected');
+      const dup = uplink.duplicateId as { reason?: string } | undefined;
+      if (dup) problems.push(`uplink: another client uses this gateway's client id (${dup.reason ?? 'session taken over'})`);
       if (outbox.diskFull) problems.push('outbox disk full');
       const sections: Record<string, unknown> = {};
       for (const s of src.sections()) {

@@ -45,6 +45,13 @@ export function exposition(h: AgentHealth): string {
   metric('uplink_connect_failures_total', 'counter', 'connection attempts that failed', num(u.connectFailures));
   metric('uplink_sent_records_total', 'counter', 'records published (resends count again)', num(u.sent));
   metric('uplink_acked_records_total', 'counter', 'records acknowledged by the broker', num(u.acked));
+  metric('uplink_duplicate_id', 'gauge', '1 while another client takes this gateway\'s MQTT session over', u.duplicateId ? 1 : 0);
+  metric('uplink_log_lines_suppressed_total', 'counter', 'uplink log lines held back by the rate limit', num(u.logsSuppressed));
+  const c = (u.commands ?? {}) as Record<string, unknown>;
+  for (const k of ['received', 'ok', 'failed', 'refused', 'busy', 'timeouts'] as const) {
+    metric(`uplink_commands_${k}_total`, 'counter', `platform commands ${k === 'received' ? 'received' : `that ended ${k}`}`, num(c[k]));
+  }
+  metric('uplink_commands_abandoned', 'gauge', 'command handlers still running after their timeout', num(c.abandoned));
 
   const o = h.outbox;
   metric('outbox_depth_records', 'gauge', 'records waiting in the outbox', o.depth);

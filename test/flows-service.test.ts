@@ -85,6 +85,7 @@ describe('flows service', () => {
         func: `const v = msg.payload;
 if (v === 1) return { payload: 1, device: 'virt', point: 'us', ts: Date.now() * 1000 };
 if (v === 2) return [[0, 1, 2, 3, 4, 5].map((i) => ({ payload: i, device: 'virt', point: 'p' + i }))];
+if (v === 4) return { event: { type: 'device.fault', severity: 'critical', device: 'virt' } };
 return { event: { type: 'test.old', severity: 'info' }, ts: Date.now() - 12 * 3600e3 };`,
       },
       { ...z, id: 'out', type: 'wayside out', wires: [] },
@@ -96,6 +97,11 @@ return { event: { type: 'test.old', severity: 'info' }, ts: Date.now() - 12 * 36
     go(2);
     await waitFor(() => (service.health!().section as { pointsRefused: Record<string, number> }).pointsRefused.virt === 3, 'points beyond the cap refused');
     expect(readings.map((r) => r.point)).toEqual(['p0', 'p1', 'p2']);
+    // A flow may not impersonate the agent's own event types.
+    const errorsBefore = (service.health!().section as { nodeErrors: number }).nodeErrors;
+    go(4);
+    await waitFor(() => (service.health!().section as { nodeErrors: number }).nodeErrors > errorsBefore, 'the device.fault event refused');
+    expect(events).toEqual([]);
     go(3);
     const [e] = await waitFor(() => events.length > 0 && events, 'the event');
     // A plausible past ts is kept as the event's time; the id comes from the ctx, not from it.

@@ -7,6 +7,7 @@ import type { DriverRegistry } from '../drivers.ts';
 import type { Severity } from '../types.ts';
 import { about, bool, expected, id, int, MISSING, num, oneOf, section, show, text } from './fields.ts';
 import { secret } from './secrets.ts';
+import { AGENT_EVENT_NAMESPACES, isAgentEventType } from '../uplink/protocol.ts';
 import { duration, size } from './units.ts';
 
 export type PublishMode = 'summaries' | 'raw' | 'both';
@@ -241,6 +242,7 @@ function ruleSchema() {
     event: z
       .string({ error: expected('an event type of lowercase letters, digits, ".", "_" or "-"') })
       .regex(/^[a-z0-9][a-z0-9._-]{0,127}$/)
+      .refine((t) => !isAgentEventType(t), { error: `expected a type outside the agent's own namespaces (${AGENT_EVENT_NAMESPACES.map((n) => n + '.').join(', ')}), like "air.pm25_high"` })
       .default('threshold')
       .describe('event type, like "air.pm25_high"'),
   });

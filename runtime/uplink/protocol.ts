@@ -159,5 +159,11 @@ void everyType;
 /** Namespaces of the agent's own types; a user-defined type (rules' `event:`, flows) lives outside them. */
 export const AGENT_EVENT_NAMESPACES = ['device', 'point', 'outbox', 'uplink'] as const;
 export type AgentEventNamespace = (typeof AGENT_EVENT_NAMESPACES)[number];
+
+/** True for a type in one of the agent's own namespaces, which config and flows may not emit. */
+export function isAgentEventType(type: string): boolean {
+  const dot = type.indexOf('.');
+  return dot > 0 && (AGENT_EVENT_NAMESPACES as readonly string[]).includes(type.slice(0, dot));
+}
 /** A type from config or flows, e.g. "threshold" or "air.pm25_high": any string not in an agent namespace. */
 export type UserEventType = string;

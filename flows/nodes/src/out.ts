@@ -2,6 +2,7 @@
 // checked by the rules, stored in the outbox and forwarded like a driver's. Rate-limited per
 // node (token bucket): a flow that floods is cut off here, its drops counted in health.
 import type { Reading, WaysideEvent } from '../../../runtime/types.ts';
+import { isAgentEventType } from '../../../runtime/uplink/protocol.ts';
 import { bad, checkDevice, checkPoint, checkValue, EVENT_TYPE_RE, pick, QUALITIES, SEVERITIES } from './match.ts';
 import { bridgeOf, statusThrottle, type Msg, type RedApi, type RedNode, type WaysideBridge } from './red.ts';
 
@@ -142,6 +143,8 @@ function toEvent(msg: Msg, config: OutConfig, bridge: WaysideBridge, tsWindowMs:
   const m = src as Record<string, unknown>;
   const type = pick(config.eventType, m.type);
   if (typeof type !== 'string' || !EVENT_TYPE_RE.test(type)) throw bad(config.eventType ? 'event type (node config)' : 'msg.event.type', 'an event type like "air.pm25_high"', type);
+  // The agent's own types (device.fault, outbox.disk_full, ...) mean something exact to the platform.
+  if (isAgentEventType(type)) throw bad(config.eventType ? 'event type (node config)' : 'msg.event.type', 'a type outside the agent\'s own namespaces (device., point., outbox., uplink.)', type);
   const severity = pick(config.severity, m.severity) ?? 'info';
   if (!SEVERITIES.includes(severity as never)) throw bad('msg.event.severity', SEVERITIES.join(' | '), severity);
   const ts = toTs(msg, bridge, tsWindowMs);
