@@ -2,7 +2,8 @@
 // on (node-red is imported here lazily, so a gateway without flows never loads it), served on
 // the agent's one HTTP server, with its userDir (flows.json, credentials) in <stateDir>/flows.
 // Node-RED is a singleton per process: one agent per process hosts flows.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { ensureDir } from '../runtime/state.ts';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { FlowsConfig } from '../runtime/config/schema.ts';
@@ -138,7 +139,7 @@ export async function startFlows(cfg: FlowsConfig, deps: FlowsDeps): Promise<Flo
   if (await RED.runtime.isStarted().catch(() => false)) throw new FlowsError('Node-RED already runs in this process: only one agent per process can host flows');
 
   const userDir = userDirOf(deps.stateDir);
-  mkdirSync(userDir, { recursive: true, mode: 0o700 });
+  ensureDir(userDir);
   const stats: FlowStats = { msgsIn: 0, msgsOut: 0, dropped: 0, writes: 0, writeErrors: 0, tsRefused: 0 };
   const points = createPointCap({ max: deps.maxPointsPerDevice ?? 256, devices: deps.devices?.() ?? [], log, mono: () => deps.clock.mono() });
   const bridge: WaysideBridge = {

@@ -2,7 +2,8 @@
 // off unless configured (and then login-only), credentials are encrypted with a key we own,
 // and Node-RED's log goes to the agent's pino logger (rate-limited per node).
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { ensureDir } from '../runtime/state.ts';
 import path from 'node:path';
 import type { FlowsConfig } from '../runtime/config/schema.ts';
 import type { Log } from '../runtime/types.ts';
@@ -35,7 +36,7 @@ export function credentialSecret(cfg: FlowsConfig, stateDir: string): string {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensureDir(dir);
   try {
     writeFileSync(file, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
     chmodSync(file, 0o600); // the umask may have narrowed it further; never wider

@@ -64,7 +64,11 @@ describe('agent', () => {
     await late.close();
     expect(retained.retain).toBe(true);
     expect(birth.payload.versions.protocol).toBe(1);
-    expect(birth.payload.capabilities).toContain('cmd:health');
+    expect(birth.payload.capabilities).toEqual(expect.arrayContaining(['cmd:health', 'cmd:ping', 'cmd:write']));
+    // Each device's points, as the platform needs them to build views and write forms.
+    const sim = (birth.payload.devices as { id: string; points?: unknown[] }[]).find((d) => d.id === 'pole-sim')!;
+    expect(sim.points).toContainEqual(expect.objectContaining({ name: 'lamp_level', type: 'number', writable: true, min: 0, max: 100 }));
+    expect(sim.points).toContainEqual(expect.objectContaining({ name: 'pm25', unit: 'µg/m³', writable: false }));
   });
 
   it('delivers 1 s summaries of the sim pole with unique sortable ids', async () => {
