@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLog } from '../../runtime/log.ts';
 import { startPtyPair, type PtyPair } from '../../test/helpers/socat.ts';
 import { createSerialLine, type SerialLine } from './serial-line.ts';
+import { until } from '../../test/helpers/wait.ts';
 
 let pair: PtyPair | undefined;
 let line: SerialLine | undefined;
@@ -12,14 +13,6 @@ afterEach(async () => {
   await line?.stop();
   await pair?.stop();
 });
-
-const until = async (cond: () => boolean, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 function openPeer(path: string): Promise<SerialPort> {
   return new Promise((resolve, reject) => {

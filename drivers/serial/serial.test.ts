@@ -17,6 +17,7 @@ import { SerialConfigError, serialSchema, type SerialConfig, type SerialDriver }
 const serialDefinition = () => builtinDrivers().find((d) => d.name === 'serial')!;
 import { nmeaSentence, openPeer, PMS_ORDER, pms5003Frame, sds011Frame, type Peer, type Pms5003Values } from '../../test/support/serial/frames.ts';
 import { clockIds } from '../../runtime/ids.ts';
+import { until } from '../../test/helpers/wait.ts';
 
 const cleanup: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
@@ -25,13 +26,6 @@ afterEach(async () => {
 
 const realClock: Clock = { now: () => Date.now(), mono: () => performance.now(), trusted: () => true, flag: () => undefined };
 
-async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function rig(fields: Record<string, unknown>) {
   const pair: PtyPair = await startPtyPair();

@@ -8,6 +8,7 @@ import { silentLog } from '../log.ts';
 import { createUplink, type UplinkOptions } from './index.ts';
 import { createMemoryOutbox } from './memory-outbox.ts';
 import { recordFactory } from './test-records.ts';
+import { until } from '../../test/helpers/wait.ts';
 
 const log = silentLog();
 let dir: string;
@@ -29,14 +30,6 @@ function options(url: string, over: Partial<UplinkOptions> = {}): UplinkOptions 
     connectTimeoutMs: 3_000,
     ...over,
   };
-}
-
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 beforeAll(async () => {

@@ -105,16 +105,7 @@ ${yaml}`,
   };
 }
 
-/** Polls until `fn` returns a value (not undefined/false) or the time is up. */
-export async function waitFor<T>(fn: () => T | undefined | false, what: string, ms = 5000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { waitFor } from '../../helpers/wait.ts';
 
 /** Outbox records parsed, everything not yet acked. */
 export function outboxRecords(agent: Agent): { id: string; kind: string; body: Record<string, unknown> }[] {
