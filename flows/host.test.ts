@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBus } from '../runtime/bus.ts';
-import { createManualClock } from '../runtime/clock.ts';
+import { createManualClock } from '../test/helpers/clock.ts';
 import type { FlowsConfig } from '../runtime/config/schema.ts';
 import type { AgentHealth } from '../runtime/health.ts';
 import { startHttp, type HttpServer } from '../runtime/http.ts';

@@ -91,12 +91,6 @@ export function wantsFlows(cfg: FlowsConfig, stateDir: string): boolean {
   }
 }
 
-/** Whether node-red was ever loaded into this process (the CommonJS module cache is process-wide). */
-export function nodeRedLoaded(): boolean {
-  const cache = createRequire(import.meta.url).cache;
-  return Object.keys(cache).some((k) => k.includes(`${path.sep}node-red${path.sep}lib${path.sep}red.js`));
-}
-
 // The few parts of the node-red module used here (it ships no types).
 interface RedEvents {
   on(ev: string, fn: (arg: never) => void): void;

@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { correctRecordJson, createClock, createManualClock, type ClockChange } from './clock.ts';
+import { correctRecordJson, createClock, type ClockChange } from './clock.ts';
+import { createManualClock } from '../test/helpers/clock.ts';
 import { silentLog } from './log.ts';
 import type { OutRecord } from './types.ts';
 

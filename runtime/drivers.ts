@@ -58,7 +58,6 @@ export interface DeviceIssue {
   message: string;
 }
 
-export type IndexedDevice = { index: number; device: DeviceBase & Record<string, unknown> };
 
 export interface DriverRegistry {
   register(def: DriverDefinition): void;

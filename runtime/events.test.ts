@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createBus } from './bus.ts';
-import { createManualClock } from './clock.ts';
+import { createManualClock } from '../test/helpers/clock.ts';
 import { emitEvent } from './events.ts';
 import { silentLog } from './log.ts';
 import type { WaysideEvent } from './types.ts';

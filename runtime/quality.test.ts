@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createBus } from './bus.ts';
-import { createManualClock } from './clock.ts';
+import { createManualClock } from '../test/helpers/clock.ts';
 import { silentLog } from './log.ts';
 import { createQuality } from './quality.ts';
 import type { Ctx, WaysideEvent } from './types.ts';

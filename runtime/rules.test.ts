@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createBus } from './bus.ts';
-import { createManualClock, type ManualClock } from './clock.ts';
+import { createManualClock, type ManualClock } from '../test/helpers/clock.ts';
 import { silentLog } from './log.ts';
 import { createRules, type ThresholdRule } from './rules.ts';
 import type { Ctx, Quality, Reading, WaysideEvent } from './types.ts';

@@ -2,7 +2,7 @@
 // with flows.enabled false even when a flows.json is there. The module cache is process-wide,
 // so the positive control at the end shows the observable does flip when flows exist.
 import { describe, expect, it } from 'vitest';
-import { nodeRedLoaded } from '../flows/host.ts';
+import { nodeRedLoaded } from './support/flows/node-red.ts';
 import { placeFlows, startFlowsAgent } from './support/flows/testing.ts';
 
 const DEVICES = 'devices:\n  - { id: meter, driver: panel }\n';

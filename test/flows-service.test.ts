@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { builtinDrivers } from '../drivers/index.ts';
-import { nodeRedLoaded } from '../flows/host.ts';
+import { nodeRedLoaded } from './support/flows/node-red.ts';
 import { createPointCap, MAX_FLOW_DEVICES } from '../flows/points.ts';
 import { createFlowsService, type FlowsService } from '../flows/service.ts';
 import { createBus } from '../runtime/bus.ts';

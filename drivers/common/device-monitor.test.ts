@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createBus } from '../../runtime/bus.ts';
-import { createManualClock } from '../../runtime/clock.ts';
+import { createManualClock } from '../../test/helpers/clock.ts';
 import { silentLog } from '../../runtime/log.ts';
 import type { Reading, WaysideEvent } from '../../runtime/types.ts';
 import { createDeviceMonitor } from './device-monitor.ts';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createBus } from '../../runtime/bus.ts';
-import { createManualClock, type ManualClock } from '../../runtime/clock.ts';
+import { createManualClock, type ManualClock } from '../../test/helpers/clock.ts';
 import { createDriverRegistry } from '../../runtime/drivers.ts';
 import { silentLog } from '../../runtime/log.ts';
 import type { Ctx, Reading } from '../../runtime/types.ts';

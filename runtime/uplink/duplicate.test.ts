@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMosquitto, sleep, type Mosquitto } from '../../test/helpers/mosquitto.ts';
 import { until } from '../../test/helpers/wait.ts';
 import { createBus } from '../bus.ts';
-import { createManualClock } from '../clock.ts';
+import { createManualClock } from '../../test/helpers/clock.ts';
 import { emitEvent } from '../events.ts';
 import { silentLog } from '../log.ts';
 import type { WaysideEvent } from '../types.ts';
