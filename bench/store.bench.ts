@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLog } from '../runtime/log.ts';
 import { applyPragmas, openOutbox, SCHEMA } from '../runtime/outbox/index.ts';
-import { makeRecords, recordBytes, recordMaker } from '../runtime/outbox/test-records.ts';
+import { makeRecords, recordBytes, recordMaker } from '../test/support/outbox/test-records.ts';
 import type { OutRecord } from '../runtime/types.ts';
 
 const N = Number(process.env.STORE_BENCH_RECORDS ?? 200_000);
@@ -54,7 +54,7 @@ async function appendAndDrain(round: number): Promise<{ append: number; drain: n
 /** Plain batched insert: same schema and pragmas, one prepared statement, BEGIN/COMMIT per group. */
 function raw(round: number, group: number, withTsIndex: boolean): number {
   const db = new DatabaseSync(join(dir, `raw-${round}-${withTsIndex}.db`));
-  applyPragmas(db, { walLimitBytes: WAL_LIMIT });
+  applyPragmas(db, { walLimitBytes: WAL_LIMIT, sync: 'full' });
   db.exec(withTsIndex ? SCHEMA : SCHEMA.replace(/CREATE INDEX[^;]*;/, ''));
   const insert = db.prepare('INSERT INTO outbox(seq, id, kind, ts, bytes, json) VALUES (?, ?, ?, ?, ?, ?)');
   const t0 = performance.now();

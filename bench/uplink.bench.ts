@@ -11,7 +11,7 @@ import mqtt from 'mqtt';
 import { silentLog } from '../runtime/log.ts';
 import { createUplink } from '../runtime/uplink/index.ts';
 import { batchHead, BATCH_TAIL } from '../runtime/uplink/protocol.ts';
-import { openTestOutbox, recordFactory } from '../runtime/uplink/test-records.ts';
+import { openTestOutbox, recordFactory } from '../test/support/uplink/test-records.ts';
 import type { OutRecord } from '../runtime/types.ts';
 
 const N = Number(process.env.UPLINK_BENCH_RECORDS ?? 1_000_000);

@@ -2,8 +2,8 @@
 // through the store (uplink acking, and overflow with no uplink) and watch db + wal sizes.
 import { statSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { makeRecords, recordMaker, type RecordMaker } from './test-records.ts';
-import { openTestBox, tempDir } from './testkit.ts';
+import { makeRecords, recordMaker, type RecordMaker } from '../../test/support/outbox/test-records.ts';
+import { openTestBox, tempDir } from '../../test/support/outbox/testkit.ts';
 
 let tmp: ReturnType<typeof tempDir>;
 let rec: RecordMaker;

@@ -1,7 +1,7 @@
 // The sqlite outbox runs the shared Outbox contract suite.
 import { join } from 'node:path';
 import { silentLog } from '../log.ts';
-import { outboxSuite } from './abstract-suite.ts';
+import { outboxSuite } from '../../test/support/outbox/abstract-suite.ts';
 import { openOutbox } from './index.ts';
 
 outboxSuite('sqlite', (dir) =>

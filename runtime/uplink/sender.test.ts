@@ -2,9 +2,9 @@
 // bookkeeping; the broker-facing behaviour is tested against mosquitto in uplink.test.ts).
 import { describe, expect, it } from 'vitest';
 import { silentLog } from '../log.ts';
-import { createMemoryOutbox } from './memory-outbox.ts';
+import { createMemoryOutbox } from '../../test/support/uplink/memory-outbox.ts';
 import { createSender, type Link } from './sender.ts';
-import { recordFactory } from './test-records.ts';
+import { recordFactory } from '../../test/support/uplink/test-records.ts';
 
 function link(window: number): Link & { published: { topic: string; done: (err?: Error) => void }[] } {
   const published: { topic: string; done: (err?: Error) => void }[] = [];
