@@ -54,7 +54,7 @@ export const GROUP_MAX_RECORDS = 2000;
 export const GROUP_MAX_BYTES = 1 << 20;
 const MAINTENANCE_EVERY_MS = 30_000;
 /** Acked rows deleted per transaction: a few ms of main-thread work, then the loop breathes. */
-const DELETE_CHUNK = 4000;
+const DELETE_CHUNK = 1000;
 /** Free space is read (statfs) at most this often for stats(). */
 const STATFS_EVERY_MS = 1000;
 
@@ -301,7 +301,7 @@ class SqliteStore implements SqliteOutbox {
       if (!force && this.walGate('drain')) return;
       if (this.lane.length > 0) {
         const err = this.writeGroup(this.lane, 0, this.lane.length);
-        if (err) return this.enterDiskFull(err);
+        if (err) return this.writeFailed(err);
         this.lane = [];
       }
       while (this.q.length > this.qHead) {
@@ -310,7 +310,7 @@ class SqliteStore implements SqliteOutbox {
         let bytes = 0;
         while (end < this.q.length && end - this.qHead < GROUP_MAX_RECORDS && bytes < GROUP_MAX_BYTES) bytes += this.q[end++].bytes;
         const err = this.writeGroup(this.q, this.qHead, end);
-        if (err) return this.enterDiskFull(err);
+        if (err) return this.writeFailed(err);
         this.qHead = end;
         this.qBytes -= bytes;
       }
@@ -429,17 +429,24 @@ class SqliteStore implements SqliteOutbox {
   // ---- acked rows: deleted lazily, in chunks, without fsync (a lost delete is a duplicate) ----
 
   private scheduleDelete(): void {
-    if (this.deleting || this.closed || this.ackedSeq <= this.deletedSeq) return;
+    if (this.deleting || this.closed || this.diskFull || this.ackedSeq <= this.deletedSeq || this.checkpointer.busyDeleting()) return;
+    // In the worker first: the deletes (b-tree, index and pointer-map pages) are the drain's
+    // biggest main-thread cost. Without a worker, small chunks here, one per loop turn.
+    const upto = this.ackedSeq;
+    const sent = this.checkpointer.delete(this.deletedSeq, upto, this.lastSeq, (ok) => {
+      if (ok) this.deletedSeq = Math.max(this.deletedSeq, upto);
+      if (!this.closed && ok) this.scheduleDelete();
+    });
+    if (sent) return;
     this.deleting = setImmediate(() => {
       this.deleting = undefined;
-      if (this.closed) return;
-      if (this.diskFull) return; // makeRoom() deletes them all when the disk is full
+      if (this.closed || this.diskFull) return; // makeRoom() deletes them all when the disk is full
       if (this.walGate('delete')) return;
-      const upto = Math.min(this.ackedSeq, this.deletedSeq + DELETE_CHUNK);
+      const to = Math.min(this.ackedSeq, this.deletedSeq + DELETE_CHUNK);
       // last_seq goes with it: once the table is empty, seq must not restart after a reopen.
-      const err = this.tryWrite(() => { this.st.delUpto.run(upto); this.st.metaSet.run('last_seq', this.lastSeq); });
-      if (err) return this.enterDiskFull(err);
-      this.deletedSeq = upto;
+      const err = this.tryWrite(() => { this.st.delUpto.run(to); this.st.metaSet.run('last_seq', this.lastSeq); });
+      if (err) return isBusy(err) ? undefined : this.enterDiskFull(err);
+      this.deletedSeq = to;
       this.afterWrite();
       this.scheduleDelete();
     });
@@ -554,6 +561,12 @@ class SqliteStore implements SqliteOutbox {
     this.lane = this.lane.filter((_, i) => !gone.has(i));
   }
 
+  /** The worker holds the write lock for one delete chunk: try again shortly. Anything else: disk full. */
+  private writeFailed(err: Error): void {
+    if (!isBusy(err)) return this.enterDiskFull(err);
+    this.flushTimer ??= setTimeout(() => this.drain(), 2);
+  }
+
   private enterDiskFull(err: Error): void {
     const errcode = sqliteErrcode(err);
     const wasFull = this.diskFull;
@@ -637,6 +650,12 @@ class SqliteStore implements SqliteOutbox {
       this.log.error({ err }, 'outbox tick failed');
     }
   }
+}
+
+/** SQLITE_BUSY (any extended code): another connection (the housekeeping worker) is writing. */
+function isBusy(err: Error): boolean {
+  const c = sqliteErrcode(err);
+  return c !== undefined && (c & 0xff) === 5;
 }
 
 /** Settle one record of a ticket, and the coalesced lane records it carries. */
