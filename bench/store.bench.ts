@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLog } from '../runtime/log.ts';
 import { applyPragmas, openOutbox, SCHEMA } from '../runtime/outbox/index.ts';
-import { makeRecords, recordBytes, recordMaker } from '../runtime/outbox/test-records.ts';
+import { makeRecords, recordBytes, recordMaker } from '../test/support/outbox/test-records.ts';
 import type { OutRecord } from '../runtime/types.ts';
 
 const N = Number(process.env.STORE_BENCH_RECORDS ?? 200_000);
@@ -54,7 +54,7 @@ async function appendAndDrain(round: number): Promise<{ append: number; drain: n
 /** Plain batched insert: same schema and pragmas, one prepared statement, BEGIN/COMMIT per group. */
 function raw(round: number, group: number, withTsIndex: boolean): number {
   const db = new DatabaseSync(join(dir, `raw-${round}-${withTsIndex}.db`));
-  applyPragmas(db, { walLimitBytes: WAL_LIMIT });
+  applyPragmas(db, { walLimitBytes: WAL_LIMIT, sync: 'full' });
   db.exec(withTsIndex ? SCHEMA : SCHEMA.replace(/CREATE INDEX[^;]*;/, ''));
   const insert = db.prepare('INSERT INTO outbox(seq, id, kind, ts, bytes, json) VALUES (?, ?, ?, ?, ?, ?)');
   const t0 = performance.now();
@@ -89,7 +89,7 @@ try {
     res.append.push(a.append); res.drain.push(a.drain); res.raw.push(r); res.rawNoIndex.push(rn); res.group = group;
   }
   const m = { append: median(res.append), drain: median(res.drain), raw: median(res.raw), rawNoIndex: median(res.rawNoIndex) };
-  console.log(`records ${N} of ~${avgBytes.toFixed(0)} B, appends of ${CHUNK} with ${CONCURRENCY} in flight, WAL + synchronous=FULL, median of ${ROUNDS}`);
+  console.log(`records ${N} of ~${avgBytes.toFixed(0)} B, appends of ${CHUNK} with ${CONCURRENCY} in flight, store: WAL + async fdatasync, raw: WAL + synchronous=FULL, median of ${ROUNDS}`);
   console.log(`append_per_s ${m.append.toFixed(0)}  drain_per_s ${m.drain.toFixed(0)}  raw_per_s ${m.raw.toFixed(0)} (group ${res.group})  ratio ${(m.append / m.raw).toFixed(2)}`);
   console.log(`(raw without the ts index used by the age cap: ${m.rawNoIndex.toFixed(0)}/s)`);
   console.log(JSON.stringify({

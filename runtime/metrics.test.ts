@@ -9,7 +9,7 @@ import { startLoopMonitor } from './loop.ts';
 import { exposition } from './metrics.ts';
 import type { OutboxStats } from './types.ts';
 
-const outbox: OutboxStats = { depth: 3, bytes: 300, oldestAgeMs: 1500, dropped: 2, droppedByReason: { full: 2 }, memoryHeld: 0, diskFull: false, fileBytes: 4096, appended: 5, acked: 2 };
+const outbox: OutboxStats = { depth: 3, bytes: 300, oldestAgeMs: 1500, dropped: 2, droppedByReason: { full: 2 }, memoryHeld: 0, diskFull: false, fileBytes: 4096, appended: 5, acked: 2, reserve: 'held', setAside: 1, fsFreeBytes: 1 << 30 };
 
 function busy(ms: number): void {
   const end = performance.now() + ms;
@@ -42,6 +42,8 @@ describe('metrics', () => {
       for (const [name, type] of types) expect(type === 'counter', name).toBe(name.endsWith('_total'));
       expect(text).toMatch(/^wayside_outbox_dropped_records_total\{reason="full"\} 2$/m);
       expect(text).toMatch(/^wayside_uplink_reconnects_total 1$/m);
+      expect(text).toMatch(/^wayside_outbox_reserve_held 1$/m);
+      expect(text).toMatch(/^wayside_outbox_set_aside_records 1$/m);
       expect(text).toMatch(/^wayside_uplink_connect_failures_total 4$/m);
       expect(text).toMatch(/^wayside_device_errors_by_kind_total\{device="m1",driver="modbus",kind="timeout"\} 2$/m);
       expect(text).toMatch(/^wayside_device_readings_total\{device="m1",driver="modbus"\} 7$/m);

@@ -62,6 +62,9 @@ export function exposition(h: AgentHealth): string {
   metric('outbox_file_bytes', 'gauge', 'database + WAL file size', o.fileBytes);
   metric('outbox_appended_records_total', 'counter', 'records appended since start', o.appended);
   metric('outbox_acked_records_total', 'counter', 'records acknowledged and removed since start', o.acked);
+  metric('outbox_set_aside_records', 'gauge', 'records in the dead-letter table (refused by the platform, never sent again)', o.setAside);
+  metric('outbox_fs_free_bytes', 'gauge', 'free bytes on the outbox file system', o.fsFreeBytes);
+  metric('outbox_reserve_held', 'gauge', '1 while the reserve file is held (0: released on a full disk, or none)', o.reserve === 'held' ? 1 : 0);
 
   const devices: DeviceHealth[] = Array.isArray(h.devices) ? h.devices : [];
   const per = (f: (d: DeviceHealth) => number | undefined): Sample[] =>

@@ -83,6 +83,15 @@ export interface StoredRecord {
   json: string;
 }
 
+/** Consecutive stored records of one kind, their JSON already joined with "," (Outbox.batches). */
+export interface StoredBatch {
+  kind: RecordKind;
+  firstSeq: number;
+  lastSeq: number;
+  count: number;
+  json: string;
+}
+
 export interface OutboxStats {
   /** Records stored and not yet acknowledged (disk + memory). */
   depth: number;
@@ -98,6 +107,12 @@ export interface OutboxStats {
   fileBytes: number;
   appended: number;
   acked: number;
+  /** Free bytes on the filesystem of the store (statfs, for unprivileged users); undefined without a disk. */
+  fsFreeBytes?: number;
+  /** The reserve file kept beside the store to regain room on a full disk (docs/outbox.md). */
+  reserve: 'held' | 'released' | 'none';
+  /** Records set aside (dead-letter table) because the platform refused them; kept, never sent again. */
+  setAside: number;
 }
 
 export interface Outbox {
@@ -105,8 +120,23 @@ export interface Outbox {
   append(records: OutRecord[]): Promise<void>;
   /** Up to n records in storage order with seq > afterSeq (default: after the acked cursor). */
   peek(n: number, afterSeq?: number): StoredRecord[];
-  /** Acknowledge (delete) every record with seq <= uptoSeq. */
+  /**
+   * Acknowledge every record with seq <= uptoSeq: peek never returns them again, even when the
+   * disk is full (the delete itself may happen later; after a crash a late delete means duplicates).
+   */
   ack(uptoSeq: number): void;
+  /**
+   * Move the records with fromSeq <= seq <= toSeq out of the send queue into the dead-letter
+   * table (kept, counted, never sent again): the platform refused them. `reason` is stored with them.
+   */
+  setAside(fromSeq: number, toSeq: number, reason: string): void;
+  /**
+   * Optional fast path for the uplink, off the main thread: like peek (records after afterSeq
+   * and the acked cursor), cut into batches of one kind (at most maxRecords records and maxBytes
+   * of joined JSON each; a larger record comes alone), up to maxBatches, each with its records'
+   * stored JSON joined. Stores without it are read with peek.
+   */
+  readBatches?(afterSeq: number, maxRecords: number, maxBytes: number, maxBatches: number): Promise<StoredBatch[]>;
   stats(): OutboxStats;
   /** Flush pending appends and close the database. */
   close(): Promise<void>;

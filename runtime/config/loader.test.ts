@@ -159,6 +159,7 @@ describe('good config files', () => {
       connectTimeout: 30_000,
       commands: { maxConcurrent: 8, timeout: 30_000, maxRequestBytes: 64 * 1024 },
       duplicateBackoff: 300_000,
+      maxRefusals: 3,
     });
     expect(c.defaults).toEqual({ publish: 'summaries', window: 60_000, offlineAfter: 300_000, maxPointsPerDevice: 256 });
     expect(c.devices).toEqual([]);

@@ -51,6 +51,8 @@ interface UplinkCommon {
   connectTimeout: number;
   commands: { maxConcurrent: number; timeout: number; maxRequestBytes: number };
   duplicateBackoff: number;
+  /** Refusals of one record by the broker before it is set aside (dead letter). */
+  maxRefusals: number;
 }
 /** `url` is guaranteed when enabled; check `enabled` first and TypeScript knows it. */
 export type UplinkConfig = UplinkCommon & ({ enabled: true; url: string } | { enabled: false; url?: string });
@@ -286,6 +288,7 @@ function uplinkSchema() {
       maxRequestBytes: size('256B', '16MiB').prefault('64KiB').describe('largest command request; larger ones get "too_large"'),
     }).prefault({}),
     duplicateBackoff: duration('10s', '1d').prefault('5m').describe('wait before reconnecting after another client took the session over (duplicate gateway id)'),
+    maxRefusals: int(1, 1000).default(3).describe('times the broker may refuse one record (PUBACK reason code) before it is set aside in the dead-letter table'),
   });
 }
 

@@ -3,8 +3,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MIN_VALID_TIME } from '../clock.ts';
 import { OutboxDroppedError } from './errors.ts';
-import { makeRecords, recordBytes, recordMaker, type RecordMaker } from './test-records.ts';
-import { openTestBox, tempDir, track, until } from './testkit.ts';
+import { makeRecords, recordBytes, recordMaker, type RecordMaker } from '../../test/support/outbox/test-records.ts';
+import { openTestBox, tempDir, track, until } from '../../test/support/outbox/testkit.ts';
 
 let tmp: ReturnType<typeof tempDir>;
 let rec: RecordMaker;

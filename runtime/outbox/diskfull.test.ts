@@ -5,8 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OutRecord } from '../types.ts';
 import { OutboxDroppedError } from './errors.ts';
 import type { SqliteOutbox } from './sqlite.ts';
-import { makeRecords, recordMaker, type RecordMaker } from './test-records.ts';
-import { openTestBox, tempDir, track, until } from './testkit.ts';
+import { makeRecords, recordMaker, type RecordMaker } from '../../test/support/outbox/test-records.ts';
+import { openTestBox, tempDir, track, until } from '../../test/support/outbox/testkit.ts';
 
 let tmp: ReturnType<typeof tempDir>;
 let rec: RecordMaker;

@@ -5,11 +5,10 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { tempDir } from './testkit.ts';
+import { tempDir } from '../../test/support/outbox/testkit.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const TSX_CLI = join(here, '../../node_modules/tsx/dist/cli.mjs');
-const FIXTURE = join(here, 'fixtures/kill-writer.ts');
+const FIXTURE = join(here, '../../test/support/outbox/kill-writer.ts');
 
 let tmp: ReturnType<typeof tempDir>;
 beforeEach(() => { tmp = tempDir(); });
@@ -18,9 +17,8 @@ afterEach(() => tmp.cleanup());
 /** Run the writer, SIGKILL it ~1 s after its first durable append; returns the ranges it reported. */
 function runAndKill(path: string, tag: string): Promise<[number, number][]> {
   return new Promise((resolve, reject) => {
-    // tsx runs the script in a child node process: give both their own process group and kill
-    // the group, so the writer itself (not only the tsx wrapper) dies with SIGKILL.
-    const child = spawn(process.execPath, [TSX_CLI, FIXTURE, path, tag], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Node 24 runs the TypeScript fixture as is; its own process group is killed, so nothing survives.
+    const child = spawn(process.execPath, [FIXTURE, path, tag], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     let timer: NodeJS.Timeout | undefined;

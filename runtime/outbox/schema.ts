@@ -1,29 +1,33 @@
 // Opening the outbox database: pragmas, schema and the prepared statements the store reuses.
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { mkdirSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export const PAGE_SIZE = 4096;
 
 export interface DbTuning {
-  /** WAL bytes kept after a checkpoint, and the autocheckpoint threshold. */
+  /** WAL bytes kept after a checkpoint (journal_size_limit). */
   walLimitBytes: number;
   maxPageCount?: number;
+  /**
+   * 'normal' (the store): COMMIT does not fsync and SQLite never checkpoints by itself; the store
+   * fsyncs the WAL off the main thread before it resolves appends (sync.ts) and checkpoints from
+   * a worker (checkpoint.ts). 'full' (the raw benchmark): every COMMIT fsyncs the WAL on the
+   * calling thread. Both put a commit on stable storage before it is called durable.
+   */
+  sync?: 'normal' | 'full';
 }
 
-/**
- * Pragmas shared by the store and the raw benchmark, so the comparison is honest.
- * WAL + synchronous=FULL: every COMMIT fsyncs the WAL, so a committed batch survives
- * power loss, not only a process crash (NORMAL may lose the last commits on power cut).
- */
+/** Pragmas shared by the store and the raw benchmark, so the comparison is honest. */
 export function applyPragmas(db: DatabaseSync, t: DbTuning): void {
   // auto_vacuum only takes effect on a fresh file (before the first table); on an old file it is a no-op.
   db.exec(`PRAGMA page_size=${PAGE_SIZE}`);
   db.exec('PRAGMA auto_vacuum=INCREMENTAL');
   db.exec('PRAGMA journal_mode=WAL');
-  db.exec('PRAGMA synchronous=FULL');
+  const normal = (t.sync ?? 'normal') === 'normal';
+  db.exec(`PRAGMA synchronous=${normal ? 'NORMAL' : 'FULL'}`);
   db.exec(`PRAGMA journal_size_limit=${t.walLimitBytes}`);
-  db.exec(`PRAGMA wal_autocheckpoint=${Math.max(16, Math.floor(t.walLimitBytes / PAGE_SIZE))}`);
+  db.exec(`PRAGMA wal_autocheckpoint=${normal ? 0 : Math.max(16, Math.floor(t.walLimitBytes / PAGE_SIZE))}`);
   db.exec('PRAGMA temp_store=MEMORY');
   if (t.maxPageCount !== undefined) db.exec(`PRAGMA max_page_count=${t.maxPageCount}`);
 }
@@ -41,6 +45,16 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_ts ON outbox(ts);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letter (
+  seq    INTEGER PRIMARY KEY,
+  id     TEXT    NOT NULL,
+  kind   TEXT    NOT NULL,
+  ts     INTEGER NOT NULL,
+  bytes  INTEGER NOT NULL,
+  reason TEXT    NOT NULL,
+  at     INTEGER NOT NULL,
+  json   TEXT    NOT NULL
+);
 `;
 
 export interface Statements {
@@ -55,10 +69,16 @@ export interface Statements {
   metaSet: StatementSync;
   metaAll: StatementSync;
   totals: StatementSync;
+  sumRange: StatementSync;
+  aside: StatementSync;
+  delRange: StatementSync;
+  asideCount: StatementSync;
 }
 
 export function openDb(path: string, t: DbTuning): { db: DatabaseSync; st: Statements } {
-  mkdirSync(dirname(path), { recursive: true });
+  // Records are the gateway's data: only the agent's user reads them (SQLite gives -wal/-shm the same mode).
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  closeSync(openSync(path, 'a', 0o600));
   const db = new DatabaseSync(path);
   try {
     applyPragmas(db, t);
@@ -71,12 +91,17 @@ export function openDb(path: string, t: DbTuning): { db: DatabaseSync; st: State
   const st: Statements = {
     insert: p('INSERT INTO outbox(seq, id, kind, ts, bytes, json) VALUES (?, ?, ?, ?, ?, ?)'),
     peek: p('SELECT seq, id, kind, ts, json FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?'),
+    sumRange: p('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox WHERE seq > ? AND seq <= ?'),
+    aside: p('INSERT OR REPLACE INTO dead_letter(seq, id, kind, ts, bytes, reason, at, json) SELECT seq, id, kind, ts, bytes, ?, ?, json FROM outbox WHERE seq >= ? AND seq <= ? AND seq > ?'),
+    delRange: p('DELETE FROM outbox WHERE seq >= ? AND seq <= ?'),
+    asideCount: p('SELECT count(*) AS n FROM dead_letter'),
     head: p('SELECT seq, bytes FROM outbox WHERE seq > ? ORDER BY seq LIMIT 512'),
     sumUpto: p('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox WHERE seq <= ?'),
     delUpto: p('DELETE FROM outbox WHERE seq <= ?'),
-    sumOlder: p('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox WHERE ts >= ? AND ts < ?'),
+    // Rows up to the acked cursor are gone for the store (deleted lazily): these skip them.
+    sumOlder: p('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox WHERE seq > ? AND ts >= ? AND ts < ?'),
     delOlder: p('DELETE FROM outbox WHERE ts >= ? AND ts < ?'),
-    minTs: p('SELECT min(ts) AS t FROM outbox'),
+    minTs: p('SELECT ts AS t FROM outbox WHERE seq > ? ORDER BY seq LIMIT 1'),
     metaSet: p('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
     metaAll: p('SELECT key, value FROM meta'),
     totals: p('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b, coalesce(max(seq), 0) AS s, min(ts) AS t FROM outbox'),
@@ -90,16 +115,19 @@ export function sqliteErrcode(err: unknown): number | undefined {
   return typeof c === 'number' ? c : undefined;
 }
 
+/** Pages given back per maintenance step: bounded so one step stays a few ms on the main thread. */
+const VACUUM_STEP_PAGES = 256;
+
 /**
- * Keep the file bounded: give a big free list back to the file system (auto_vacuum=INCREMENTAL)
- * and truncate the WAL when it outgrew its limit. `force` (on close) does both whatever the size.
+ * Keep the file bounded: give a big free list back to the file system (auto_vacuum=INCREMENTAL),
+ * a bounded step at a time. `force` (close, full disk) frees it all and truncates the WAL.
  */
-export function maintainFile(db: DatabaseSync, path: string, walLimit: number, force: boolean): void {
+export function maintainFile(db: DatabaseSync, force: boolean): void {
   const pages = (db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count;
   const free = (db.prepare('PRAGMA freelist_count').get() as { freelist_count: number }).freelist_count;
   // Free pages are reused by the next inserts; shrinking only pays when many sit idle.
-  if (free * PAGE_SIZE > Math.max(force ? 0 : 1 << 20, (pages * PAGE_SIZE) / 4)) db.exec('PRAGMA incremental_vacuum');
-  if (force || fileSize(`${path}-wal`) > walLimit) db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+  if (free * PAGE_SIZE > Math.max(force ? 0 : 256 << 10, (pages * PAGE_SIZE) / 4)) db.exec(`PRAGMA incremental_vacuum${force ? '' : `(${VACUUM_STEP_PAGES})`}`);
+  if (force) db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
 }
 
 export function fileSize(p: string): number {

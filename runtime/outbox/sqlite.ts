@@ -1,14 +1,22 @@
-// The durable outbox on node:sqlite (WAL, synchronous=FULL) with group commit.
+// The durable outbox on node:sqlite (WAL) with group commit.
 // append() queues records in memory; one transaction writes each group, and the append
-// promises resolve after its COMMIT (fsync). When the disk refuses writes the queue simply
-// stays in memory (bounded) and a timer retries: the agent keeps running.
+// promises resolve once that COMMIT is on stable storage (fdatasync off the main thread,
+// sync.ts). Acks move an in-memory cursor at once; the deletes follow in small chunks without
+// fsync. When the disk refuses writes the queue stays in memory (bounded; the reserved lane of
+// the agent's own events is never evicted) and a timer retries: the agent keeps running.
 import type { DatabaseSync } from 'node:sqlite';
+import { dirname } from 'node:path';
 import { newId } from '../ids.ts';
 import { MIN_VALID_TIME } from '../clock.ts';
-import type { Log, Outbox, OutboxStats, OutRecord, RecordKind, StoredRecord, WaysideEvent } from '../types.ts';
+import type { Log, Outbox, OutboxStats, OutRecord, RecordKind, StoredBatch, StoredRecord, WaysideEvent } from '../types.ts';
 import { DropReporter } from './drops.ts';
 import { OutboxClosedError, OutboxDroppedError, type DropReason } from './errors.ts';
 import { fileSize, maintainFile, openDb, sqliteErrcode, type Statements } from './schema.ts';
+import { WalSync } from './sync.ts';
+import { Checkpointer } from './checkpoint.ts';
+import { BatchReader } from './reader.ts';
+import { freeBytes, Reserve, totalBytes } from './space.ts';
+import { coalesce, isLaneRecord, LANE_MAX } from './lane.ts';
 
 export interface OutboxOptions {
   /** Database file; the parent directory is created if missing. */
@@ -27,6 +35,8 @@ export interface OutboxOptions {
   maxPageCount?: number;
   /** Period of the retry / age-sweep timer in ms. Default 1000. */
   retryIntervalMs?: number;
+  /** Bytes of the reserve file beside the database; default 1/16 of the filesystem, 64 KiB..1 MiB. 0 = none. */
+  reserveBytes?: number;
 }
 
 export interface OutboxDeps {
@@ -36,6 +46,7 @@ export interface OutboxDeps {
 }
 
 export interface SqliteOutbox extends Outbox {
+  readBatches(afterSeq: number, maxRecords: number, maxBytes: number, maxBatches: number): Promise<StoredBatch[]>;
   /** Append transactions committed since open and the records in them (benchmarks: mean group size). */
   commitStats(): { commits: number; records: number };
 }
@@ -43,10 +54,17 @@ export interface SqliteOutbox extends Outbox {
 /** A group is written as soon as this many records (or bytes) are queued, without waiting for the window. */
 export const GROUP_MAX_RECORDS = 2000;
 export const GROUP_MAX_BYTES = 1 << 20;
-const MAINTENANCE_EVERY_MS = 30_000;
+/** Free pages are given back a bounded step at a time (maintainFile), at most this often. */
+const MAINTENANCE_EVERY_MS = 1000;
+/** Acked rows deleted per transaction: a few ms of main-thread work, then the loop breathes. */
+const DELETE_CHUNK = 1000;
+/** Acked rows wait at most this long to be deleted (scheduleDelete). */
+const DELETE_DELAY_MS = 1000;
+/** Free space is read (statfs) at most this often for stats(). */
+const STATFS_EVERY_MS = 1000;
 
-interface Ticket { left: number; dropped: number; reason?: DropReason; resolve: () => void; reject: (e: Error) => void }
-interface Queued { id: string; kind: RecordKind; ts: number; json: string; bytes: number; t: Ticket }
+interface Ticket { left: number; dropped: number; reason?: DropReason; error?: Error; resolve: () => void; reject: (e: Error) => void }
+interface Queued { id: string; kind: RecordKind; ts: number; json: string; bytes: number; t: Ticket; also?: Ticket[]; rec?: OutRecord }
 type Row = Record<string, number>;
 
 export function openOutbox(opts: OutboxOptions, deps: OutboxDeps): SqliteOutbox {
@@ -63,18 +81,39 @@ class SqliteStore implements SqliteOutbox {
   private readonly policy: 'drop-oldest' | 'drop-newest';
   private readonly windowMs: number;
   private readonly memoryMax: number;
-  private readonly walLimit: number;
+  private readonly walMax: number;
+  private walLimit: number;
+  private readonly sync: WalSync;
+  private readonly checkpointer: Checkpointer;
+  private readonly reader: BatchReader;
+  private readonly reserve: Reserve;
+  private readonly dir: string;
+  private free: number | undefined;
+  private freeAt = -Infinity;
   // What is on disk, kept in memory so stats() never queries.
   private lastSeq = 0;
   private diskCount = 0;
   private diskBytes = 0;
   private oldestTs: number | undefined;
-  /** Highest acked seq whose DELETE failed (disk full); peek hides it until a retry succeeds. */
-  private ackPending = 0;
-  // Records not yet on disk, in append order: q[qHead..].
+  /** Highest acked seq: peek hides everything up to it, whether or not it is deleted yet. */
+  private ackedSeq = 0;
+  /** Rows up to this seq are deleted on disk. */
+  private deletedSeq = 0;
+  private deleting: NodeJS.Immediate | undefined;
+  /** Bytes acked and not deleted yet (deleted in bulk, scheduleDelete). */
+  private ackedBytesPending = 0;
+  private deleteIdle: NodeJS.Timeout | undefined;
+  /** Writes wait for the worker's checkpoint (the WAL passed its limit). */
+  private gated = false;
+  private readonly gateWaiting = new Set<'drain' | 'delete'>();
+  /** After a checkpoint one write goes through: it restarts the WAL (the file keeps its size until then). */
+  private passGate = false;
+  private asideCount = 0;
+  // Records not yet on disk, in append order: q[qHead..]. The lane: the agent's own events.
   private q: Queued[] = [];
   private qHead = 0;
   private qBytes = 0;
+  private lane: Queued[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private flushNow: NodeJS.Immediate | undefined;
   private readonly tickTimer: NodeJS.Timeout;
@@ -98,14 +137,26 @@ class SqliteStore implements SqliteOutbox {
     this.policy = opts.whenFull ?? 'drop-oldest';
     this.windowMs = opts.commitIntervalMs ?? 5;
     this.memoryMax = opts.memoryMaxBytes ?? 16 * 1024 * 1024;
-    // The WAL is kept to a quarter of the cap (256 KiB..4 MiB) so small stores stay small on disk.
-    this.walLimit = Math.min(4 << 20, Math.max(256 << 10, Math.floor(opts.maxBytes / 4)));
-    ({ db: this.db, st: this.st } = openDb(opts.path, { walLimitBytes: this.walLimit, maxPageCount: opts.maxPageCount }));
+    this.dir = dirname(opts.path);
+    // The WAL is kept to a quarter of the cap (256 KiB..4 MiB) so small stores stay small on
+    // disk, and to an eighth of the free space, so a small filesystem is not all WAL.
+    this.walMax = Math.min(4 << 20, Math.max(256 << 10, Math.floor(opts.maxBytes / 4)));
+    ({ db: this.db, st: this.st } = openDb(opts.path, { walLimitBytes: this.walMax, maxPageCount: opts.maxPageCount }));
+    this.free = freeBytes(this.dir);
+    this.walLimit = this.walMax;
+    this.adaptWalLimit();
+    this.sync = new WalSync(opts.path);
+    this.checkpointer = new Checkpointer(opts.path, this.log);
+    this.reader = new BatchReader(opts.path);
+    const fsTotal = totalBytes(this.dir) ?? 0;
+    this.reserve = new Reserve(`${opts.path}.reserve`, opts.reserveBytes ?? Math.min(1 << 20, Math.max(64 << 10, Math.floor(fsTotal / 16))), this.log);
+    this.reserve.make(this.free);
     const tot = this.st.totals.get() as Row;
     this.diskCount = tot.n;
     this.diskBytes = tot.b;
     this.lastSeq = tot.s;
     this.oldestTs = tot.t ?? undefined;
+    this.asideCount = (this.st.asideCount.get() as Row).n;
     for (const m of this.st.metaAll.all() as { key: string; value: number }[]) {
       if (m.key === 'last_seq') this.lastSeq = Math.max(this.lastSeq, m.value);
       else if (m.key.startsWith('dropped.')) this.drops.restore(m.key.slice(8), m.value);
@@ -123,19 +174,24 @@ class SqliteStore implements SqliteOutbox {
       // Serialize now: the stored bytes are what the caller passed, whatever it mutates later.
       items = records.map((r) => {
         const json = JSON.stringify(r);
-        return { id: r.id, kind: r.kind, ts: r.ts, json, bytes: Buffer.byteLength(json) };
+        const it: Omit<Queued, 't'> = { id: r.id, kind: r.kind, ts: r.ts, json, bytes: Buffer.byteLength(json) };
+        if (isLaneRecord(r)) it.rec = JSON.parse(json) as OutRecord;
+        return it;
       });
     } catch (err) {
       return Promise.reject(new Error(`outbox ${this.opts.path}: cannot serialize record: ${(err as Error).message}`, { cause: err }));
     }
     return new Promise<void>((resolve, reject) => {
       const t: Ticket = { left: items.length, dropped: 0, resolve, reject };
+      let laneGrew = false;
       for (const it of items) {
         (it as Queued).t = t;
+        if (it.rec) { this.lane.push(it as Queued); laneGrew = true; continue; }
         this.q.push(it as Queued);
         this.qBytes += it.bytes;
       }
       this.appended += items.length;
+      if (laneGrew && this.lane.length > LANE_MAX) this.coalesceLane();
       this.enforceMemory();
       this.schedule();
     });
@@ -144,24 +200,55 @@ class SqliteStore implements SqliteOutbox {
   peek(n: number, afterSeq = 0): StoredRecord[] {
     if (this.closed) throw new OutboxClosedError(this.opts.path);
     // node:sqlite rows are plain objects with exactly the StoredRecord fields; json is returned as stored.
-    return this.st.peek.all(Math.max(afterSeq, this.ackPending), n) as unknown as StoredRecord[];
+    return this.st.peek.all(Math.max(afterSeq, this.ackedSeq), n) as unknown as StoredRecord[];
+  }
+
+  readBatches(afterSeq: number, maxRecords: number, maxBytes: number, maxBatches: number): Promise<StoredBatch[]> {
+    if (this.closed) return Promise.reject(new OutboxClosedError(this.opts.path));
+    return this.reader.read(Math.max(afterSeq, this.ackedSeq), maxRecords, maxBytes, maxBatches);
   }
 
   ack(uptoSeq: number): void {
     if (this.closed) return;
     const upto = Math.min(uptoSeq, this.lastSeq);
-    if (upto <= 0) return;
-    if (!this.applyAck(upto)) this.ackPending = Math.max(this.ackPending, upto);
-    // Acks free pages: a store waiting for disk space retries right away.
-    if (this.diskFull) setImmediate(() => this.drain());
+    if (upto <= this.ackedSeq) return;
+    // Only a read: the cursor moves whatever the free space; the delete follows (scheduleDelete).
+    const res = this.st.sumRange.get(this.ackedSeq, upto) as Row;
+    this.ackedSeq = upto;
+    this.diskCount -= res.n;
+    this.diskBytes -= res.b;
+    this.acked += res.n;
+    this.ackedBytesPending += res.b;
+    this.refreshOldest();
+    this.scheduleDelete();
+  }
+
+  setAside(fromSeq: number, toSeq: number, reason: string): void {
+    if (this.closed) throw new OutboxClosedError(this.opts.path);
+    const lo = Math.max(fromSeq, this.ackedSeq + 1);
+    if (toSeq < lo) return;
+    let res = { n: 0, b: 0 };
+    const err = this.tryWrite(() => {
+      res = this.st.sumRange.get(lo - 1, toSeq) as Row as { n: number; b: number };
+      this.st.aside.run(reason, this.now(), lo, toSeq, this.ackedSeq);
+      this.st.delRange.run(lo, toSeq);
+    });
+    if (err) throw new Error(`outbox ${this.opts.path}: cannot set records ${lo}..${toSeq} aside: ${err.message}`, { cause: err });
+    this.diskCount -= res.n;
+    this.diskBytes -= res.b;
+    this.asideCount += res.n;
+    this.refreshOldest();
+    this.log.error({ fromSeq: lo, toSeq, count: res.n, reason }, 'outbox set records aside (dead letter)');
+    this.emitEvent('outbox.dead_letter', 'warning', { count: res.n, fromSeq: lo, toSeq, reason, total: this.asideCount });
   }
 
   stats(): OutboxStats {
-    const held = this.q.length - this.qHead;
-    const oldest = this.oldestTs ?? (held > 0 ? this.q[this.qHead].ts : undefined);
+    const held = this.q.length - this.qHead + this.lane.length;
+    const oldest = this.oldestTs ?? (this.q.length > this.qHead ? this.q[this.qHead].ts : this.lane[0]?.ts);
+    if (performance.now() - this.freeAt > STATFS_EVERY_MS) { this.free = freeBytes(this.dir); this.freeAt = performance.now(); }
     return {
       depth: this.diskCount + held,
-      bytes: this.diskBytes + this.qBytes,
+      bytes: this.diskBytes + this.qBytes + this.laneBytes(),
       oldestAgeMs: oldest === undefined ? 0 : Math.max(0, this.now() - oldest),
       dropped: this.drops.total,
       droppedByReason: { ...this.drops.byReason },
@@ -170,6 +257,9 @@ class SqliteStore implements SqliteOutbox {
       fileBytes: fileSize(this.opts.path) + fileSize(`${this.opts.path}-wal`),
       appended: this.appended,
       acked: this.acked,
+      fsFreeBytes: this.free,
+      reserve: this.reserve.state,
+      setAside: this.asideCount,
     };
   }
 
@@ -180,18 +270,26 @@ class SqliteStore implements SqliteOutbox {
   async close(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.tickTimer);
-    this.drain();
-    const left = this.q.length - this.qHead;
+    this.drain(true);
+    const left = this.q.length - this.qHead + this.lane.length;
     if (left > 0) {
       // The disk still refuses writes: these records are lost, say so.
-      this.dropQueued(left, 'closed');
+      this.dropQueued(this.q.length - this.qHead, 'closed');
+      this.dropLane('closed');
       this.log.error({ dropped: left }, 'outbox closed while the disk refused writes');
     }
     this.closed = true;
     this.clearFlush();
-    if (this.metaDirty) this.tryWrite(() => this.writeMeta());
+    if (this.deleting) { clearImmediate(this.deleting); this.deleting = undefined; }
+    clearTimeout(this.deleteIdle);
+    // Appends already committed resolve once their fdatasync is done.
+    await this.sync.settled();
+    await this.checkpointer.close();
+    await this.reader.close();
+    if (this.ackedSeq > this.deletedSeq || this.metaDirty) this.tryWrite(() => { this.st.delUpto.run(this.ackedSeq); this.writeMeta(); });
     this.drops.flush();
     this.maintain(true);
+    this.sync.close();
     this.db.close();
     this.log.info({ depth: this.diskCount, lastSeq: this.lastSeq }, 'outbox closed');
   }
@@ -212,18 +310,27 @@ class SqliteStore implements SqliteOutbox {
     if (this.flushNow) { clearImmediate(this.flushNow); this.flushNow = undefined; }
   }
 
-  /** Write everything queued, one transaction per group, in order. Never throws. */
-  private drain(): void {
+  /** Write everything queued (the lane first), one transaction per group, in order. Never throws. */
+  private drain(force = false): void {
     this.clearFlush();
     if (this.closed) return;
     try {
-      if (this.ackPending > 0 && this.applyAck(this.ackPending)) this.ackPending = 0;
+      if (this.diskFull && !this.makeRoom()) return;
+      if (!force && this.walGate('drain')) return;
+      if (this.lane.length > 0) {
+        const err = this.writeGroup(this.lane, 0, this.lane.length);
+        if (err) return this.writeFailed(err);
+        this.lane = [];
+      }
       while (this.q.length > this.qHead) {
+        if (!force && this.walGate('drain')) return;
         let end = this.qHead;
         let bytes = 0;
         while (end < this.q.length && end - this.qHead < GROUP_MAX_RECORDS && bytes < GROUP_MAX_BYTES) bytes += this.q[end++].bytes;
-        const err = this.writeGroup(end);
-        if (err) return this.enterDiskFull(err);
+        const err = this.writeGroup(this.q, this.qHead, end);
+        if (err) return this.writeFailed(err);
+        this.qHead = end;
+        this.qBytes -= bytes;
       }
       this.q = [];
       this.qHead = 0;
@@ -233,15 +340,16 @@ class SqliteStore implements SqliteOutbox {
         if (err) return this.enterDiskFull(err);
       }
       if (this.diskFull) this.leaveDiskFull();
+      this.afterWrite();
     } catch (err) {
       this.log.error({ err }, 'outbox drain failed');
     }
   }
 
-  /** One transaction: age cap, size cap by policy, insert q[qHead..end). Returns the error if it rolled back. */
-  private writeGroup(end: number): Error | undefined {
-    const { st, q } = this;
-    const start = this.qHead;
+  /** One transaction: age cap, size cap by policy, insert list[start..end). Returns the error if it rolled back. */
+  private writeGroup(list: Queued[], start: number, end: number): Error | undefined {
+    const { st } = this;
+    const q = list;
     let bytesIn = 0;
     let minTs = Infinity;
     for (let i = start; i < end; i++) { bytesIn += q[i].bytes; if (q[i].ts < minTs) minTs = q[i].ts; }
@@ -257,7 +365,7 @@ class SqliteStore implements SqliteOutbox {
       if (this.oldestTs !== undefined && this.oldestTs < cutoff) {
         // Records stamped before the gateway clock was trusted (ts before MIN_VALID_TIME) have
         // no known age: the age cap skips them (the size cap still bounds them).
-        age = st.sumOlder.get(MIN_VALID_TIME, cutoff) as Row as { n: number; b: number };
+        age = st.sumOlder.get(this.ackedSeq, MIN_VALID_TIME, cutoff) as Row as { n: number; b: number };
         if (age.n > 0) st.delOlder.run(MIN_VALID_TIME, cutoff);
       }
       let over = this.diskBytes - age.b + bytesIn - this.opts.maxBytes;
@@ -279,24 +387,28 @@ class SqliteStore implements SqliteOutbox {
       if (droppedNow > 0 || this.metaDirty) this.writeMeta(seq, { age: age.n, full: droppedNow - age.n });
     });
     if (err) return err;
-    // Committed: now the in-memory view may change.
+    // Committed (not yet fsync'd): now the in-memory view may change.
     const inserted = acceptEnd - skipTo;
     this.lastSeq = seq;
     this.diskCount += inserted - age.n - old.n;
     this.diskBytes += insertedBytes - age.b - old.b;
-    if (this.diskCount === 0) this.oldestTs = undefined;
-    else if (age.n + old.n > 0) this.oldestTs = (st.minTs.get() as Row).t;
+    if (age.n + old.n > 0) this.refreshOldest();
     else if (inserted > 0) this.oldestTs = Math.min(this.oldestTs ?? Infinity, minTs);
     this.metaDirty = false;
     if (inserted > 0) { this.commits++; this.committed += inserted; }
     let fullN = old.n;
     let fullB = old.b;
+    const durable: Queued[] = [];
     for (let i = start; i < end; i++) {
       const r = q[i];
-      if (i < skipTo || i >= acceptEnd) { fullN++; fullB += r.bytes; settle(r.t, 'full', this.opts.path); } else settle(r.t, undefined, this.opts.path);
+      if (i < skipTo || i >= acceptEnd) { fullN++; fullB += r.bytes; settleAll(r, 'full', this.opts.path); } else durable.push(r);
     }
-    this.qHead = end;
-    this.qBytes -= bytesIn;
+    if (durable.length > 0) {
+      this.sync.afterCommit((syncErr) => {
+        if (syncErr) this.log.error({ err: syncErr }, 'outbox fdatasync failed');
+        for (const r of durable) settleAll(r, undefined, this.opts.path, syncErr);
+      });
+    }
     this.drops.add('age', age.n, age.b);
     this.drops.add('full', fullN, fullB);
     return undefined;
@@ -304,7 +416,7 @@ class SqliteStore implements SqliteOutbox {
 
   /** Delete the oldest stored records until at least `need` bytes are freed (inside a transaction). */
   private deleteHead(need: number): { n: number; b: number } {
-    let n = 0, b = 0, upto = 0;
+    let n = 0, b = 0, upto = this.ackedSeq;
     while (b < need) {
       const rows = this.st.head.all(upto) as Row[];
       if (rows.length === 0) break;
@@ -327,23 +439,99 @@ class SqliteStore implements SqliteOutbox {
     }
   }
 
-  private applyAck(upto: number): boolean {
-    let res = { n: 0, b: 0 };
-    const err = this.tryWrite(() => {
-      res = this.st.sumUpto.get(upto) as Row as { n: number; b: number };
-      if (res.n === 0) return;
-      this.st.delUpto.run(upto);
-      this.st.metaSet.run('last_seq', this.lastSeq);
-    });
-    if (err) {
-      this.log.warn({ err, upto }, 'outbox ack could not delete yet; will retry');
-      return false;
+  /** Oldest in storage order (one indexed row): what the age cap and oldestAgeMs look at. */
+  private refreshOldest(): void {
+    this.oldestTs = this.diskCount <= 0 ? undefined : ((this.st.minTs.get(this.ackedSeq) as Row | undefined)?.t ?? undefined);
+  }
+
+  // ---- acked rows: deleted lazily, in chunks, without fsync (a lost delete is a duplicate) ----
+
+  /**
+   * Acked rows are deleted lazily, in bulk: DELETE_DELAY_MS after the first ack not deleted yet,
+   * or at once when a quarter of maxBytes is acked or free space runs low. Deleting competes for
+   * the CPU with the drain itself; one big delete a second costs less than one per ack.
+   */
+  private scheduleDelete(): void {
+    if (this.deleting || this.closed || this.diskFull || this.ackedSeq <= this.deletedSeq || this.checkpointer.busyDeleting()) return;
+    const lowSpace = this.free !== undefined && this.free < 3 * this.reserve.bytes + 4 * this.walLimit;
+    if (this.ackedBytesPending < this.opts.maxBytes / 4 && !lowSpace) {
+      if (!this.deleteIdle) {
+        this.deleteIdle = setTimeout(() => { this.deleteIdle = undefined; this.deleteNow(); }, DELETE_DELAY_MS);
+        this.deleteIdle.unref();
+      }
+      return;
     }
-    this.diskCount -= res.n;
-    this.diskBytes -= res.b;
-    this.acked += res.n;
-    if (res.n > 0) this.oldestTs = this.diskCount === 0 ? undefined : (this.st.minTs.get() as Row).t;
-    return true;
+    this.deleteNow();
+  }
+
+  private deleteNow(): void {
+    if (this.deleting || this.closed || this.diskFull || this.ackedSeq <= this.deletedSeq || this.checkpointer.busyDeleting()) return;
+    clearTimeout(this.deleteIdle);
+    this.deleteIdle = undefined;
+    // In the worker first: the deletes (b-tree, index and pointer-map pages) are the drain's
+    // biggest cost after reading. Without a worker, small chunks here, one per loop turn.
+    const upto = this.ackedSeq;
+    const bytes = this.ackedBytesPending;
+    const sent = this.checkpointer.delete(this.deletedSeq, upto, this.lastSeq, (ok) => {
+      if (ok) {
+        this.deletedSeq = Math.max(this.deletedSeq, upto);
+        this.ackedBytesPending = Math.max(0, this.ackedBytesPending - bytes);
+      }
+      if (!this.closed && ok) this.scheduleDelete();
+    });
+    if (sent) return;
+    this.deleting = setImmediate(() => {
+      this.deleting = undefined;
+      if (this.closed || this.diskFull) return; // makeRoom() deletes them all when the disk is full
+      if (this.walGate('delete')) return;
+      const to = Math.min(this.ackedSeq, this.deletedSeq + DELETE_CHUNK);
+      // last_seq goes with it: once the table is empty, seq must not restart after a reopen.
+      const err = this.tryWrite(() => { this.st.delUpto.run(to); this.st.metaSet.run('last_seq', this.lastSeq); });
+      if (err) return isBusy(err) ? undefined : this.enterDiskFull(err);
+      this.deletedSeq = to;
+      if (to === this.ackedSeq) this.ackedBytesPending = 0;
+      this.afterWrite();
+      this.deleteNow();
+    });
+  }
+
+  /**
+   * Past its limit the WAL would only grow: a checkpoint that runs while commits keep coming
+   * never catches up, and SQLite restarts the WAL only once all of it is copied back. So writes
+   * wait (in memory, the loop free) for the worker's checkpoint; the next commit then restarts
+   * the WAL and journal_size_limit trims it. Returns true when `who` will be called again.
+   */
+  private walGate(who: 'drain' | 'delete'): boolean {
+    if (this.gated) { this.gateWaiting.add(who); return true; }
+    if (this.passGate) return false;
+    if (fileSize(`${this.opts.path}-wal`) <= this.walLimit) return false;
+    this.gated = true;
+    this.gateWaiting.add(who);
+    const ok = this.checkpointer.request(() => {
+      this.gated = false;
+      this.passGate = true;
+      const waiting = [...this.gateWaiting];
+      this.gateWaiting.clear();
+      if (this.closed) return;
+      for (const w of waiting) if (w === 'drain') this.drain(); else this.deleteNow();
+    });
+    if (ok) return true;
+    this.gateWaiting.clear();
+    this.gated = false;
+    try { this.db.exec('PRAGMA wal_checkpoint(PASSIVE)'); } catch (err) { this.log.warn({ err }, 'outbox checkpoint failed'); }
+    return false;
+  }
+
+  /** After a write: ask the worker for a checkpoint once the WAL passes half its limit. */
+  private afterWrite(): void {
+    if (fileSize(`${this.opts.path}-wal`) > this.walLimit / 2) this.checkpointer.request();
+  }
+
+  private adaptWalLimit(): void {
+    const limit = this.free === undefined ? this.walMax : Math.min(this.walMax, Math.max(64 << 10, Math.floor(this.free / 8)));
+    if (limit === this.walLimit) return;
+    this.walLimit = limit;
+    try { this.db.exec(`PRAGMA journal_size_limit=${limit}`); } catch (err) { this.log.warn({ err }, 'outbox journal_size_limit failed'); }
   }
 
   private tryWrite(fn: () => void): Error | undefined {
@@ -351,6 +539,7 @@ class SqliteStore implements SqliteOutbox {
       this.db.exec('BEGIN');
       fn();
       this.db.exec('COMMIT');
+      this.passGate = false;
       return undefined;
     } catch (err) {
       // SQLITE_FULL usually rolls the transaction back by itself; make sure of it.
@@ -359,9 +548,9 @@ class SqliteStore implements SqliteOutbox {
     }
   }
 
-  // ---- memory bound, disk full ----
+  // ---- memory bound, lane, disk full ----
 
-  /** Drop the oldest queued records while the queue is over its memory bound. */
+  /** Drop the oldest queued records while the queue is over its memory bound (never the lane). */
   private enforceMemory(): void {
     let n = 0;
     let b = 0;
@@ -374,7 +563,7 @@ class SqliteStore implements SqliteOutbox {
     for (let i = 0; i < n; i++) {
       const r = this.q[this.qHead++];
       b += r.bytes;
-      settle(r.t, reason, this.opts.path);
+      settleAll(r, reason, this.opts.path);
     }
     this.qBytes -= b;
     this.metaDirty = true;
@@ -382,24 +571,92 @@ class SqliteStore implements SqliteOutbox {
     if (this.qHead > 4096 && this.qHead * 2 > this.q.length) { this.q = this.q.slice(this.qHead); this.qHead = 0; }
   }
 
+  private dropLane(reason: DropReason): void {
+    const b = this.laneBytes();
+    for (const r of this.lane) settleAll(r, reason, this.opts.path);
+    this.drops.add(reason, this.lane.length, b);
+    this.lane = [];
+  }
+
+  private laneBytes(): number {
+    let b = 0;
+    for (const r of this.lane) b += r.bytes;
+    return b;
+  }
+
+  /** Merge repeats in the lane (lane.ts); merged entries settle with the entry that carries them. */
+  private coalesceLane(): void {
+    const { into, evicted } = coalesce(this.lane.map((e) => ({ rec: e.rec! })));
+    if (into.size === 0 && evicted.length === 0) return;
+    const gone = new Set([...into.keys(), ...evicted]);
+    for (const [from, to] of into) {
+      const carrier = this.lane[to];
+      (carrier.also ??= []).push(this.lane[from].t, ...(this.lane[from].also ?? []));
+    }
+    for (const to of new Set(into.values())) {
+      const e = this.lane[to];
+      e.json = JSON.stringify(e.rec);
+      e.bytes = Buffer.byteLength(e.json);
+    }
+    let nb = 0;
+    for (const i of evicted) { nb += this.lane[i].bytes; settleAll(this.lane[i], 'memory', this.opts.path); }
+    if (evicted.length > 0) { this.drops.add('memory', evicted.length, nb); this.metaDirty = true; }
+    this.lane = this.lane.filter((_, i) => !gone.has(i));
+  }
+
+  /** The worker holds the write lock for one delete chunk: try again shortly. Anything else: disk full. */
+  private writeFailed(err: Error): void {
+    if (!isBusy(err)) return this.enterDiskFull(err);
+    this.flushTimer ??= setTimeout(() => this.drain(), 2);
+  }
+
   private enterDiskFull(err: Error): void {
-    if (this.diskFull) return;
-    this.diskFull = true;
     const errcode = sqliteErrcode(err);
-    const held = this.q.length - this.qHead;
+    const wasFull = this.diskFull;
+    this.diskFull = true;
+    // The reserve goes at once: the checkpoint and the acked deletes need room to run.
+    if (this.reserve.release()) this.log.warn({ bytes: this.reserve.bytes }, 'outbox released its reserve file');
+    this.recoverSpace();
+    if (wasFull) return;
+    const held = this.q.length - this.qHead + this.lane.length;
     this.log.error({ err, errcode, held, heldBytes: this.qBytes }, 'outbox cannot write to disk; holding records in memory');
-    this.emit({ state: 'raise', data: { errcode, error: err.message, held, heldBytes: this.qBytes } });
+    this.emitEvent('outbox.disk_full', 'critical', { errcode, error: err.message, held, heldBytes: this.qBytes, fsFreeBytes: freeBytes(this.dir) }, 'raise');
+  }
+
+  /** Full disk: apply the acked deletes, give free pages back and empty the WAL into the database. */
+  private recoverSpace(): void {
+    try {
+      if (this.ackedSeq > this.deletedSeq && !this.tryWrite(() => this.st.delUpto.run(this.ackedSeq))) { this.deletedSeq = this.ackedSeq; this.ackedBytesPending = 0; }
+      this.db.exec('PRAGMA incremental_vacuum');
+      this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    } catch (err) {
+      this.log.debug({ err }, 'outbox space recovery incomplete');
+    }
+  }
+
+  /**
+   * While full: records are written again only once the reserve could be made again (there is
+   * room for it and twice as much), so a store that just freed its reserve does not fill it
+   * with records and flap.
+   */
+  private makeRoom(): boolean {
+    this.recoverSpace();
+    this.free = freeBytes(this.dir);
+    this.freeAt = performance.now();
+    if (this.reserve.state === 'released' && !this.reserve.make(this.free)) return false;
+    return true;
   }
 
   private leaveDiskFull(): void {
     this.diskFull = false;
     this.log.info({ depth: this.diskCount }, 'outbox writes to disk again');
-    this.emit({ state: 'clear', data: { depth: this.diskCount } });
+    this.emitEvent('outbox.disk_full', 'critical', { depth: this.diskCount, fsFreeBytes: freeBytes(this.dir) }, 'clear');
+    this.scheduleDelete();
   }
 
-  private emit(e: { state: 'raise' | 'clear'; data: Record<string, unknown> }): void {
+  private emitEvent(type: string, severity: WaysideEvent['severity'], data: Record<string, unknown>, state?: 'raise' | 'clear'): void {
     try {
-      this.onEvent?.({ id: newId(), type: 'outbox.disk_full', severity: 'critical', ts: this.now(), ...e });
+      this.onEvent?.({ id: newId(), type, severity, ts: this.now(), ...(state ? { state } : {}), data });
     } catch (err) {
       this.log.error({ err }, 'outbox event listener failed');
     }
@@ -410,30 +667,51 @@ class SqliteStore implements SqliteOutbox {
   private maintain(force: boolean): void {
     this.lastMaintenance = performance.now();
     try {
-      maintainFile(this.db, this.opts.path, this.walLimit, force);
+      maintainFile(this.db, force);
     } catch (err) {
-      this.log.warn({ err }, 'outbox maintenance failed');
+      if (!isBusy(err as Error)) this.log.warn({ err }, 'outbox maintenance failed');
     }
   }
 
   private tick(): void {
     if (this.closed) return;
     try {
-      if (this.diskFull || this.ackPending > 0) this.drain();
-      else if (this.q.length === this.qHead && this.oldestTs !== undefined && this.oldestTs < this.now() - this.opts.maxAgeMs) {
-        const err = this.writeGroup(this.qHead); // an empty group = age sweep only
-        if (err) this.log.warn({ err }, 'outbox age sweep failed');
+      this.free = freeBytes(this.dir);
+      this.freeAt = performance.now();
+      this.adaptWalLimit();
+      if (this.diskFull) this.drain();
+      else {
+        if (this.reserve.state === 'released') this.reserve.make(this.free);
+        if (this.q.length === this.qHead && this.lane.length === 0 && this.oldestTs !== undefined && this.oldestTs < this.now() - this.opts.maxAgeMs) {
+          const err = this.writeGroup(this.q, this.qHead, this.qHead); // an empty group = age sweep only
+          if (err) this.log.warn({ err }, 'outbox age sweep failed');
+        }
+        if (fileSize(`${this.opts.path}-wal`) > 0) this.checkpointer.request();
+        if (performance.now() - this.lastMaintenance > MAINTENANCE_EVERY_MS) this.maintain(false);
       }
-      if (performance.now() - this.lastMaintenance > MAINTENANCE_EVERY_MS) this.maintain(false);
     } catch (err) {
       this.log.error({ err }, 'outbox tick failed');
     }
   }
 }
 
-function settle(t: Ticket, dropped: DropReason | undefined, path: string): void {
+/** SQLITE_BUSY (any extended code): another connection (the housekeeping worker) is writing. */
+function isBusy(err: Error): boolean {
+  const c = sqliteErrcode(err);
+  return c !== undefined && (c & 0xff) === 5;
+}
+
+/** Settle one record of a ticket, and the coalesced lane records it carries. */
+function settleAll(r: Queued, dropped: DropReason | undefined, path: string, error?: Error): void {
+  settle(r.t, dropped, path, error);
+  for (const t of r.also ?? []) settle(t, dropped, path, error);
+}
+
+function settle(t: Ticket, dropped: DropReason | undefined, path: string, error?: Error): void {
   if (dropped) { t.dropped++; t.reason ??= dropped; }
+  if (error) t.error ??= error;
   if (--t.left > 0) return;
   if (t.dropped > 0) t.reject(new OutboxDroppedError(t.reason!, t.dropped, path));
+  else if (t.error) t.reject(t.error);
   else t.resolve();
 }

@@ -4,7 +4,7 @@ import { startMosquitto, subscribeCollector, type Collector, type Mosquitto } fr
 import { until } from '../../test/helpers/wait.ts';
 import { silentLog } from '../log.ts';
 import { CommandError, createUplink, type Uplink } from './index.ts';
-import { createMemoryOutbox } from './memory-outbox.ts';
+import { createMemoryOutbox } from '../../test/support/uplink/memory-outbox.ts';
 
 const log = silentLog();
 const gw = 'gw-cmdlim';

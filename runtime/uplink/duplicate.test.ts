@@ -12,7 +12,7 @@ import { emitEvent } from '../events.ts';
 import { silentLog } from '../log.ts';
 import type { WaysideEvent } from '../types.ts';
 import { createUplink, type Uplink, type UplinkOptions } from './index.ts';
-import { createMemoryOutbox } from './memory-outbox.ts';
+import { createMemoryOutbox } from '../../test/support/uplink/memory-outbox.ts';
 
 const log = silentLog();
 let broker: Mosquitto;

@@ -8,7 +8,7 @@ import { startMosquitto, subscribeCollector, sleep, type Mosquitto } from '../..
 import { silentLog } from '../log.ts';
 import type { OutRecord } from '../types.ts';
 import { createUplink } from './index.ts';
-import { openTestOutbox, recordFactory } from './test-records.ts';
+import { openTestOutbox, recordFactory } from '../../test/support/uplink/test-records.ts';
 
 const OUTAGE_MS = 30_000;
 const log = silentLog();

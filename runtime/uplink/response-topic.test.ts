@@ -10,8 +10,8 @@ import { until } from '../../test/helpers/wait.ts';
 import { silentLog } from '../log.ts';
 import { createUplink, type UplinkOptions } from './index.ts';
 import { responseTopicProblem } from './protocol.ts';
-import { createMemoryOutbox } from './memory-outbox.ts';
-import { recordFactory } from './test-records.ts';
+import { createMemoryOutbox } from '../../test/support/uplink/memory-outbox.ts';
+import { recordFactory } from '../../test/support/uplink/test-records.ts';
 
 const log = silentLog();
 let broker: Mosquitto;

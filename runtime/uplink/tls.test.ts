@@ -6,8 +6,8 @@ import { startMosquitto, subscribeCollector, sleep, type Mosquitto } from '../..
 import { makeTestPki, type TestPki } from '../../test/helpers/certs.ts';
 import { silentLog } from '../log.ts';
 import { createUplink, type UplinkOptions } from './index.ts';
-import { createMemoryOutbox } from './memory-outbox.ts';
-import { recordFactory } from './test-records.ts';
+import { createMemoryOutbox } from '../../test/support/uplink/memory-outbox.ts';
+import { recordFactory } from '../../test/support/uplink/test-records.ts';
 import { until } from '../../test/helpers/wait.ts';
 
 const log = silentLog();

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMosquitto, startTcpProxy, subscribeCollector, sleep, type Mosquitto, type Collector } from '../../test/helpers/mosquitto.ts';
 import { silentLog } from '../log.ts';
 import { createUplink, type UplinkOptions, type Uplink } from './index.ts';
-import { createMemoryOutbox } from './memory-outbox.ts';
-import { recordFactory } from './test-records.ts';
+import { createMemoryOutbox } from '../../test/support/uplink/memory-outbox.ts';
+import { recordFactory } from '../../test/support/uplink/test-records.ts';
 
 const log = silentLog();
 let broker: Mosquitto;

@@ -1,8 +1,8 @@
 // Realistic records for uplink tests and the benchmark (~170-220 bytes of JSON each).
 import { join } from 'node:path';
-import type { Log, Outbox, OutRecord, RecordKind } from '../types.ts';
-import { createIdGen } from '../ids.ts';
-import { openOutbox } from '../outbox/index.ts';
+import type { Log, Outbox, OutRecord, RecordKind } from '../../../runtime/types.ts';
+import { createIdGen } from '../../../runtime/ids.ts';
+import { openOutbox } from '../../../runtime/outbox/index.ts';
 
 const TYPES = ['alarm', 'motion', 'fault', 'door'] as const;
 

@@ -1,7 +1,7 @@
 // Realistic outbox records for tests and the store benchmark: window summaries of
 // meter points (~200 bytes of JSON each), with sortable unique ids.
-import { createIdGen } from '../ids.ts';
-import type { OutRecord, Summary } from '../types.ts';
+import { createIdGen } from '../../../runtime/ids.ts';
+import type { OutRecord, Summary } from '../../../runtime/types.ts';
 
 // Same-length names and value widths: every record has the same size, so cap tests can count.
 const POINTS = ['voltage_a', 'voltage_b', 'voltage_c', 'current_a', 'current_b', 'current_c'];

@@ -3,9 +3,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLog } from '../log.ts';
-import type { WaysideEvent } from '../types.ts';
-import { openOutbox, type OutboxOptions, type SqliteOutbox } from './sqlite.ts';
+import { silentLog } from '../../../runtime/log.ts';
+import type { WaysideEvent } from '../../../runtime/types.ts';
+import { openOutbox, type OutboxOptions, type SqliteOutbox } from '../../../runtime/outbox/sqlite.ts';
 
 export interface TestBox {
   box: SqliteOutbox;
