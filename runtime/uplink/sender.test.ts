@@ -19,6 +19,9 @@ describe('sender', () => {
     const sender = createSender({ gateway: 'g', maxBatchRecords: 10, maxPayloadBytes: 1 << 20, up: (k) => `up/${k}` }, { outbox, log: silentLog() });
     const l = link(8);
     sender.begin(l);
+    // Two batches per loop turn; the third follows on the next turn.
+    expect(l.published.map((p) => p.topic)).toEqual(['up/event', 'up/summary']);
+    await new Promise((r) => setImmediate(r));
     expect(l.published.map((p) => p.topic)).toEqual(['up/event', 'up/summary', 'up/event']);
     l.published[2].done(); // the third PUBACK first: nothing may leave the outbox yet
     sender.flushAck();
