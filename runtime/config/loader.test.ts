@@ -155,6 +155,7 @@ describe('good config files', () => {
       inflight: 16,
       reconnect: { min: 1000, max: 60_000 },
       connectTimeout: 30_000,
+      maxRefusals: 3,
     });
     expect(c.defaults).toEqual({ publish: 'summaries', window: 60_000, offlineAfter: 300_000 });
     expect(c.devices).toEqual([]);

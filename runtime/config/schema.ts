@@ -48,6 +48,8 @@ interface UplinkCommon {
   inflight: number;
   reconnect: { min: number; max: number };
   connectTimeout: number;
+  /** Refusals of one record by the broker before it is set aside (dead letter). */
+  maxRefusals: number;
 }
 /** `url` is guaranteed when enabled; check `enabled` first and TypeScript knows it. */
 export type UplinkConfig = UplinkCommon & ({ enabled: true; url: string } | { enabled: false; url?: string });
@@ -276,6 +278,7 @@ function uplinkSchema() {
     inflight: int(1, 1000).default(16).describe('unacknowledged batches in flight'),
     reconnect: section({ min: duration('100ms', '1h').prefault('1s'), max: duration('1s', '1d').prefault('60s') }).prefault({}),
     connectTimeout: duration('1s', '10m').prefault('30s'),
+    maxRefusals: int(1, 1000).default(3).describe('times the broker may refuse one record (PUBACK reason code) before it is set aside in the dead-letter table'),
   });
 }
 
