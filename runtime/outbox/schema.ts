@@ -126,7 +126,7 @@ export function maintainFile(db: DatabaseSync, force: boolean): void {
   const pages = (db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count;
   const free = (db.prepare('PRAGMA freelist_count').get() as { freelist_count: number }).freelist_count;
   // Free pages are reused by the next inserts; shrinking only pays when many sit idle.
-  if (free * PAGE_SIZE > Math.max(force ? 0 : 1 << 20, (pages * PAGE_SIZE) / 4)) db.exec(`PRAGMA incremental_vacuum${force ? '' : `(${VACUUM_STEP_PAGES})`}`);
+  if (free * PAGE_SIZE > Math.max(force ? 0 : 256 << 10, (pages * PAGE_SIZE) / 4)) db.exec(`PRAGMA incremental_vacuum${force ? '' : `(${VACUUM_STEP_PAGES})`}`);
   if (force) db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
 }
 

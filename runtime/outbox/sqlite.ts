@@ -52,7 +52,8 @@ export interface SqliteOutbox extends Outbox {
 /** A group is written as soon as this many records (or bytes) are queued, without waiting for the window. */
 export const GROUP_MAX_RECORDS = 2000;
 export const GROUP_MAX_BYTES = 1 << 20;
-const MAINTENANCE_EVERY_MS = 30_000;
+/** Free pages are given back a bounded step at a time (maintainFile), at most this often. */
+const MAINTENANCE_EVERY_MS = 1000;
 /** Acked rows deleted per transaction: a few ms of main-thread work, then the loop breathes. */
 const DELETE_CHUNK = 1000;
 /** Free space is read (statfs) at most this often for stats(). */
@@ -626,7 +627,7 @@ class SqliteStore implements SqliteOutbox {
     try {
       maintainFile(this.db, force);
     } catch (err) {
-      this.log.warn({ err }, 'outbox maintenance failed');
+      if (!isBusy(err as Error)) this.log.warn({ err }, 'outbox maintenance failed');
     }
   }
 
