@@ -13,7 +13,7 @@ import { startAgent, type Agent } from '../runtime/agent.ts';
 import { parseConfig } from '../runtime/config/index.ts';
 import { createDriverRegistry } from '../runtime/drivers.ts';
 import { silentLog } from '../runtime/log.ts';
-import { freePort, sleep, startMosquitto, subscribeCollector, type Collector, type Mosquitto } from './helpers/mosquitto.ts';
+import { sleep, startMosquitto, subscribeCollector, type Collector, type Mosquitto } from './helpers/mosquitto.ts';
 import { until } from './helpers/wait.ts';
 import { mountSmallFs, smallFsUnavailable, type SmallFs } from './support/outbox/small-fs.ts';
 
@@ -38,7 +38,13 @@ afterEach(async () => {
 /** One full-disk outage; returns figures for docs/outbox.md. */
 async function outage(fsBytes: number, maxBytes: string): Promise<Record<string, number>> {
   fs = mountSmallFs(fsBytes);
-  const port = await freePort();
+  // The platform's session outlives the broker (persistence): whatever the agent publishes the
+  // moment the broker is back reaches the collector, however fast it reconnects.
+  broker = await startMosquitto({ persistence: true });
+  const topic = 'wayside/v1/pole-fullfs/up/#';
+  platform = await subscribeCollector(broker.url, topic, { clean: false, clientId: 'platform-fullfs', properties: { sessionExpiryInterval: 3600 } });
+  await broker.stop();
+  const port = broker.port;
   const registry = createDriverRegistry(builtinDrivers());
   const config = parseConfig(
     `version: 1
@@ -83,8 +89,7 @@ devices:
   expect(ob().appended).toBeGreaterThan(appended0);
   await until(() => ob().reserve === 'held', 10_000, 'the reserve file to be made again');
 
-  broker = await startMosquitto({ port });
-  platform = await subscribeCollector(broker.url, 'wayside/v1/pole-fullfs/up/#');
+  await broker.restart();
   await until(() => ob().depth < 200 && a.health().uplink.connected, 60_000, 'the backlog to drain');
   clearInterval(sampler);
   // The database gives its free pages back (the WAL keeps its size: journal_size_limit).
