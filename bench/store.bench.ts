@@ -89,7 +89,7 @@ try {
     res.append.push(a.append); res.drain.push(a.drain); res.raw.push(r); res.rawNoIndex.push(rn); res.group = group;
   }
   const m = { append: median(res.append), drain: median(res.drain), raw: median(res.raw), rawNoIndex: median(res.rawNoIndex) };
-  console.log(`records ${N} of ~${avgBytes.toFixed(0)} B, appends of ${CHUNK} with ${CONCURRENCY} in flight, WAL + synchronous=FULL, median of ${ROUNDS}`);
+  console.log(`records ${N} of ~${avgBytes.toFixed(0)} B, appends of ${CHUNK} with ${CONCURRENCY} in flight, store: WAL + async fdatasync, raw: WAL + synchronous=FULL, median of ${ROUNDS}`);
   console.log(`append_per_s ${m.append.toFixed(0)}  drain_per_s ${m.drain.toFixed(0)}  raw_per_s ${m.raw.toFixed(0)} (group ${res.group})  ratio ${(m.append / m.raw).toFixed(2)}`);
   console.log(`(raw without the ts index used by the age cap: ${m.rawNoIndex.toFixed(0)}/s)`);
   console.log(JSON.stringify({
