@@ -83,6 +83,15 @@ export interface StoredRecord {
   json: string;
 }
 
+/** Consecutive stored records of one kind, their JSON already joined with "," (Outbox.batches). */
+export interface StoredBatch {
+  kind: RecordKind;
+  firstSeq: number;
+  lastSeq: number;
+  count: number;
+  json: string;
+}
+
 export interface OutboxStats {
   /** Records stored and not yet acknowledged (disk + memory). */
   depth: number;
@@ -121,6 +130,13 @@ export interface Outbox {
    * table (kept, counted, never sent again): the platform refused them. `reason` is stored with them.
    */
   setAside(fromSeq: number, toSeq: number, reason: string): void;
+  /**
+   * Optional fast path for the uplink, off the main thread: like peek (records after afterSeq
+   * and the acked cursor), cut into batches of one kind (at most maxRecords records and maxBytes
+   * of joined JSON each; a larger record comes alone), up to maxBatches, each with its records'
+   * stored JSON joined. Stores without it are read with peek.
+   */
+  readBatches?(afterSeq: number, maxRecords: number, maxBytes: number, maxBatches: number): Promise<StoredBatch[]>;
   stats(): OutboxStats;
   /** Flush pending appends and close the database. */
   close(): Promise<void>;

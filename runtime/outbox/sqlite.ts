@@ -8,12 +8,13 @@ import type { DatabaseSync } from 'node:sqlite';
 import { dirname } from 'node:path';
 import { newId } from '../ids.ts';
 import { MIN_VALID_TIME } from '../clock.ts';
-import type { Log, Outbox, OutboxStats, OutRecord, RecordKind, StoredRecord, WaysideEvent } from '../types.ts';
+import type { Log, Outbox, OutboxStats, OutRecord, RecordKind, StoredBatch, StoredRecord, WaysideEvent } from '../types.ts';
 import { DropReporter } from './drops.ts';
 import { OutboxClosedError, OutboxDroppedError, type DropReason } from './errors.ts';
 import { fileSize, maintainFile, openDb, sqliteErrcode, type Statements } from './schema.ts';
 import { WalSync } from './sync.ts';
 import { Checkpointer } from './checkpoint.ts';
+import { BatchReader } from './reader.ts';
 import { freeBytes, Reserve, totalBytes } from './space.ts';
 import { coalesce, isLaneRecord, LANE_MAX } from './lane.ts';
 
@@ -81,6 +82,7 @@ class SqliteStore implements SqliteOutbox {
   private walLimit: number;
   private readonly sync: WalSync;
   private readonly checkpointer: Checkpointer;
+  private readonly reader: BatchReader;
   private readonly reserve: Reserve;
   private readonly dir: string;
   private free: number | undefined;
@@ -139,6 +141,7 @@ class SqliteStore implements SqliteOutbox {
     this.adaptWalLimit();
     this.sync = new WalSync(opts.path);
     this.checkpointer = new Checkpointer(opts.path, this.log);
+    this.reader = new BatchReader(opts.path);
     const fsTotal = totalBytes(this.dir) ?? 0;
     this.reserve = new Reserve(`${opts.path}.reserve`, opts.reserveBytes ?? Math.min(1 << 20, Math.max(64 << 10, Math.floor(fsTotal / 16))), this.log);
     this.reserve.make(this.free);
@@ -192,6 +195,11 @@ class SqliteStore implements SqliteOutbox {
     if (this.closed) throw new OutboxClosedError(this.opts.path);
     // node:sqlite rows are plain objects with exactly the StoredRecord fields; json is returned as stored.
     return this.st.peek.all(Math.max(afterSeq, this.ackedSeq), n) as unknown as StoredRecord[];
+  }
+
+  readBatches(afterSeq: number, maxRecords: number, maxBytes: number, maxBatches: number): Promise<StoredBatch[]> {
+    if (this.closed) return Promise.reject(new OutboxClosedError(this.opts.path));
+    return this.reader.read(Math.max(afterSeq, this.ackedSeq), maxRecords, maxBytes, maxBatches);
   }
 
   ack(uptoSeq: number): void {
@@ -269,6 +277,7 @@ class SqliteStore implements SqliteOutbox {
     // Appends already committed resolve once their fdatasync is done.
     await this.sync.settled();
     await this.checkpointer.close();
+    await this.reader.close();
     if (this.ackedSeq > this.deletedSeq || this.metaDirty) this.tryWrite(() => { this.st.delUpto.run(this.ackedSeq); this.writeMeta(); });
     this.drops.flush();
     this.maintain(true);

@@ -1,7 +1,7 @@
 // Moves records from the outbox to the broker: batches, a bounded window of unacked publishes,
 // and acks in the outbox only for the contiguous PUBACKed prefix (a record leaves the outbox
 // only after the broker has it). Knows nothing about connecting; index.ts drives it.
-import type { Log, Outbox, RecordKind, StoredRecord } from '../types.ts';
+import type { Log, Outbox, RecordKind, StoredBatch, StoredRecord } from '../types.ts';
 import { batchHead, BATCH_TAIL } from './protocol.ts';
 
 /**
@@ -80,6 +80,10 @@ export function createSender(cfg: SenderConfig, deps: SenderDeps): Sender {
   let window: Flight[] = [];
   let buf: StoredRecord[] = [];
   let bufAt = 0;
+  /** Batches cut and joined by the store (Outbox.batches), when it has that fast path. */
+  let wire: StoredBatch[] = [];
+  let wireAt = 0;
+  let reading = false;
   /** Seq of the last record read from the outbox in this connection; undefined = from the ack cursor. */
   let cursor: number | undefined;
   let pumping = false;
@@ -138,8 +142,51 @@ export function createSender(cfg: SenderConfig, deps: SenderDeps): Sender {
     }
   };
 
+  /**
+   * With a store that reads for us off the main thread (Outbox.readBatches), batches arrive
+   * joined and are sent as they are: no object per record, no re-join. Reads run ahead of the
+   * window so the next batches are there when PUBACKs come. Only a batch holding a record
+   * stamped by an untrusted clock goes through the rewrite, record by record.
+   */
+  const takeWire = (maxBytes: number): { kind: RecordKind; payload: string; flight: Flight } | undefined => {
+    if (wire.length - wireAt <= 2 * (link?.window() ?? 1)) readAhead(maxBytes);
+    if (wireAt >= wire.length) return undefined;
+    const b = wire[wireAt++];
+    let json = b.json;
+    if (deps.rewrite && json.includes('"untrusted"')) {
+      try {
+        json = deps.outbox.peek(b.count, b.firstSeq - 1).filter((r) => r.seq <= b.lastSeq).map(jsonOf).join(',');
+      } catch (err) {
+        deps.log.warn({ err }, 'outbox peek failed'); // closing: the stored form goes
+      }
+    }
+    return { kind: b.kind, payload: head + json + BATCH_TAIL, flight: { firstSeq: b.firstSeq, lastSeq: b.lastSeq, count: b.count, acked: false, kind: b.kind } };
+  };
+
+  const readAhead = (maxBytes: number) => {
+    if (reading) return;
+    reading = true;
+    const myGen = gen;
+    const after = cursor ?? 0;
+    deps.outbox.readBatches!(after, cfg.maxBatchRecords, maxBytes - frameBytes, Math.min(64, Math.max(4, Math.ceil(8000 / cfg.maxBatchRecords))))
+      .then((got) => {
+        if (myGen !== gen) return; // read for a connection that is gone
+        reading = false;
+        if (got.length === 0) return; // nothing more now: the poll timer or a kick reads again
+        if (wireAt > 0) { wire = wire.slice(wireAt); wireAt = 0; }
+        wire.push(...got);
+        cursor = got[got.length - 1].lastSeq;
+        pump();
+      }, (err: unknown) => {
+        if (myGen === gen) reading = false;
+        // The outbox is closing (agent stop) or failing: send nothing more now.
+        deps.log.warn({ err }, 'outbox read failed');
+      });
+  };
+
   /** A contiguous run of one kind, bounded by record count and payload bytes. */
   const takeBatch = (maxBytes: number): { kind: RecordKind; payload: string; flight: Flight } | undefined => {
+    if (deps.outbox.readBatches) return takeWire(maxBytes);
     const first = next();
     if (!first) return undefined;
     const kind = first.kind;
@@ -263,6 +310,9 @@ export function createSender(cfg: SenderConfig, deps: SenderDeps): Sender {
       window = [];
       buf = [];
       bufAt = 0;
+      wire = [];
+      wireAt = 0;
+      reading = false;
       cursor = undefined;
       pump();
     },
@@ -275,6 +325,9 @@ export function createSender(cfg: SenderConfig, deps: SenderDeps): Sender {
       window = [];
       buf = [];
       bufAt = 0;
+      wire = [];
+      wireAt = 0;
+      reading = false;
       cursor = undefined;
     },
     pump,
