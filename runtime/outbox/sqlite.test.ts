@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silentLog } from '../log.ts';
+import type { OutRecord } from '../types.ts';
 import { outboxSuite } from '../../test/support/outbox/abstract-suite.ts';
 import { openOutbox } from './index.ts';
 
@@ -23,6 +24,30 @@ describe('files', () => {
       expect(statSync(join(dir, 'state/sub')).mode & 0o777).toBe(0o700);
       await box.close();
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('readBatches (the uplink reads off the main thread)', () => {
+  it('cuts runs of one kind by count and bytes, joins the stored JSON, and skips acked records', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wayside-outbox-read-'));
+    const box = openOutbox({ path: join(dir, 'outbox.db'), maxBytes: 64 << 20, maxAgeMs: 86_400_000 }, { log: silentLog() });
+    try {
+      const ev = (i: number, kind: 'event' | 'summary'): OutRecord => ({ id: `r${i}`, kind, ts: Date.now(), body: { id: `r${i}`, type: 't', severity: 'info', ts: Date.now(), data: { i } } });
+      const recs = [...Array.from({ length: 7 }, (_, i) => ev(i, 'event')), ev(7, 'summary'), ...Array.from({ length: 3 }, (_, i) => ev(8 + i, 'event'))];
+      await box.append(recs);
+      const all = box.peek(100);
+      box.ack(all[0].seq);
+      const oneBytes = Buffer.byteLength(all[1].json);
+      // At most 3 records, and bytes for 2 and a bit: the byte bound cuts first.
+      const got = await box.readBatches(0, 3, 2 * oneBytes + 10, 10);
+      expect(got.map((b) => [b.kind, b.count])).toEqual([['event', 2], ['event', 2], ['event', 2], ['summary', 1], ['event', 2], ['event', 1]]);
+      expect(got[0]).toMatchObject({ firstSeq: all[1].seq, lastSeq: all[2].seq, json: `${all[1].json},${all[2].json}` });
+      expect(got.flatMap((b) => JSON.parse(`[${b.json}]`) as OutRecord[]).map((r) => r.id)).toEqual(recs.slice(1).map((r) => r.id));
+      expect(await box.readBatches(got[4].lastSeq, 500, 1 << 20, 10)).toMatchObject([{ firstSeq: all[10].seq, lastSeq: all[10].seq, count: 1 }]);
+    } finally {
+      await box.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -46,6 +46,7 @@ export interface OutboxDeps {
 }
 
 export interface SqliteOutbox extends Outbox {
+  readBatches(afterSeq: number, maxRecords: number, maxBytes: number, maxBatches: number): Promise<StoredBatch[]>;
   /** Append transactions committed since open and the records in them (benchmarks: mean group size). */
   commitStats(): { commits: number; records: number };
 }
