@@ -30,8 +30,9 @@ async function churn(mode: 'ack' | 'overflow'): Promise<void> {
     const wal = size(`${path}-wal`);
     maxDb = Math.max(maxDb, db);
     maxWal = Math.max(maxWal, wal);
-    sizes.push(db + wal);
-    expect(box.stats().fileBytes).toBe(db + wal);
+    sizes.push(db);
+    // The housekeeping worker may write between the two readings: one delete chunk at most.
+    expect(Math.abs(box.stats().fileBytes - (db + wal))).toBeLessThanOrEqual(256 << 10);
   }
   const s = box.stats();
   expect(s.bytes).toBeLessThanOrEqual(CAP);
@@ -39,7 +40,8 @@ async function churn(mode: 'ack' | 'overflow'): Promise<void> {
   // (a group or an ack: data, index, free-list and pointer-map pages, a few times the record bytes).
   expect(maxDb).toBeLessThanOrEqual(2 * CAP);
   expect(maxWal).toBeLessThanOrEqual(WAL_LIMIT + 4 * ROUND * 250);
-  // No slow growth: the second half of the run is no bigger than the first.
+  // No slow growth: the database in the second half of the run is no bigger than in the first.
+  // (The WAL is checked against its bound above; its size swings with the worker's checkpoints.)
   const half = sizes.length >> 1;
   expect(Math.max(...sizes.slice(half))).toBeLessThanOrEqual(Math.max(...sizes.slice(0, half)) * 1.05);
 
