@@ -9,26 +9,28 @@ const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { DatabaseSync } = require('node:sqlite');
 const db = new DatabaseSync(workerData.path);
-const q = db.prepare('SELECT seq, kind, bytes, json FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
+// Boundaries from the small columns (arrays, no object per row), then SQLite joins each batch:
+// the subquery walks the primary key in order (no sort), so the JSON comes in seq order.
+const index = db.prepare('SELECT seq, kind, bytes FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
+index.setReturnArrays(true);
+const joined = db.prepare("SELECT group_concat(json, ',') AS j FROM (SELECT json FROM outbox WHERE seq >= ? AND seq <= ? ORDER BY seq)");
 parentPort.on('message', (m) => {
   if (m.op === 'close') { db.close(); process.exit(0); }
   try {
-    const rows = q.all(m.afterSeq, m.maxRecords * m.maxBatches);
+    const rows = index.all(m.afterSeq, m.maxRecords * m.maxBatches);
     const out = [];
-    let b, parts, bytes = 0;
-    for (const r of rows) {
-      if (!b || r.kind !== b.kind || parts.length >= m.maxRecords || (parts.length > 0 && bytes + 1 + r.bytes > m.maxBytes)) {
-        if (b) { b.json = parts.join(','); out.push(b); }
-        b = { kind: r.kind, firstSeq: r.seq, lastSeq: r.seq, count: 0, json: '' };
-        parts = [];
+    let b, bytes = 0;
+    for (const [seq, kind, size] of rows) {
+      if (!b || kind !== b.kind || b.count >= m.maxRecords || (b.count > 0 && bytes + 1 + size > m.maxBytes)) {
+        b = { kind, firstSeq: seq, lastSeq: seq, count: 0, json: '' };
+        out.push(b);
         bytes = -1;
       }
-      parts.push(r.json);
-      b.lastSeq = r.seq;
+      b.lastSeq = seq;
       b.count++;
-      bytes += 1 + r.bytes;
+      bytes += 1 + size;
     }
-    if (b) { b.json = parts.join(','); out.push(b); }
+    for (const x of out) x.json = joined.get(x.firstSeq, x.lastSeq).j;
     parentPort.postMessage({ id: m.id, batches: out });
   } catch (err) {
     parentPort.postMessage({ id: m.id, error: String(err && err.message || err) });
