@@ -58,6 +58,8 @@ export const GROUP_MAX_BYTES = 1 << 20;
 const MAINTENANCE_EVERY_MS = 1000;
 /** Acked rows deleted per transaction: a few ms of main-thread work, then the loop breathes. */
 const DELETE_CHUNK = 1000;
+/** Acked rows wait at most this long to be deleted (scheduleDelete). */
+const DELETE_DELAY_MS = 1000;
 /** Free space is read (statfs) at most this often for stats(). */
 const STATFS_EVERY_MS = 1000;
 
@@ -98,6 +100,9 @@ class SqliteStore implements SqliteOutbox {
   /** Rows up to this seq are deleted on disk. */
   private deletedSeq = 0;
   private deleting: NodeJS.Immediate | undefined;
+  /** Bytes acked and not deleted yet (deleted in bulk, scheduleDelete). */
+  private ackedBytesPending = 0;
+  private deleteIdle: NodeJS.Timeout | undefined;
   /** Writes wait for the worker's checkpoint (the WAL passed its limit). */
   private gated = false;
   private readonly gateWaiting = new Set<'drain' | 'delete'>();
@@ -213,6 +218,7 @@ class SqliteStore implements SqliteOutbox {
     this.diskCount -= res.n;
     this.diskBytes -= res.b;
     this.acked += res.n;
+    this.ackedBytesPending += res.b;
     this.refreshOldest();
     this.scheduleDelete();
   }
@@ -275,6 +281,7 @@ class SqliteStore implements SqliteOutbox {
     this.closed = true;
     this.clearFlush();
     if (this.deleting) { clearImmediate(this.deleting); this.deleting = undefined; }
+    clearTimeout(this.deleteIdle);
     // Appends already committed resolve once their fdatasync is done.
     await this.sync.settled();
     await this.checkpointer.close();
@@ -439,13 +446,37 @@ class SqliteStore implements SqliteOutbox {
 
   // ---- acked rows: deleted lazily, in chunks, without fsync (a lost delete is a duplicate) ----
 
+  /**
+   * Acked rows are deleted lazily, in bulk: DELETE_DELAY_MS after the first ack not deleted yet,
+   * or at once when a quarter of maxBytes is acked or free space runs low. Deleting competes for
+   * the CPU with the drain itself; one big delete a second costs less than one per ack.
+   */
   private scheduleDelete(): void {
     if (this.deleting || this.closed || this.diskFull || this.ackedSeq <= this.deletedSeq || this.checkpointer.busyDeleting()) return;
+    const lowSpace = this.free !== undefined && this.free < 3 * this.reserve.bytes + 4 * this.walLimit;
+    if (this.ackedBytesPending < this.opts.maxBytes / 4 && !lowSpace) {
+      if (!this.deleteIdle) {
+        this.deleteIdle = setTimeout(() => { this.deleteIdle = undefined; this.deleteNow(); }, DELETE_DELAY_MS);
+        this.deleteIdle.unref();
+      }
+      return;
+    }
+    this.deleteNow();
+  }
+
+  private deleteNow(): void {
+    if (this.deleting || this.closed || this.diskFull || this.ackedSeq <= this.deletedSeq || this.checkpointer.busyDeleting()) return;
+    clearTimeout(this.deleteIdle);
+    this.deleteIdle = undefined;
     // In the worker first: the deletes (b-tree, index and pointer-map pages) are the drain's
-    // biggest main-thread cost. Without a worker, small chunks here, one per loop turn.
+    // biggest cost after reading. Without a worker, small chunks here, one per loop turn.
     const upto = this.ackedSeq;
+    const bytes = this.ackedBytesPending;
     const sent = this.checkpointer.delete(this.deletedSeq, upto, this.lastSeq, (ok) => {
-      if (ok) this.deletedSeq = Math.max(this.deletedSeq, upto);
+      if (ok) {
+        this.deletedSeq = Math.max(this.deletedSeq, upto);
+        this.ackedBytesPending = Math.max(0, this.ackedBytesPending - bytes);
+      }
       if (!this.closed && ok) this.scheduleDelete();
     });
     if (sent) return;
@@ -458,8 +489,9 @@ class SqliteStore implements SqliteOutbox {
       const err = this.tryWrite(() => { this.st.delUpto.run(to); this.st.metaSet.run('last_seq', this.lastSeq); });
       if (err) return isBusy(err) ? undefined : this.enterDiskFull(err);
       this.deletedSeq = to;
+      if (to === this.ackedSeq) this.ackedBytesPending = 0;
       this.afterWrite();
-      this.scheduleDelete();
+      this.deleteNow();
     });
   }
 
@@ -481,7 +513,7 @@ class SqliteStore implements SqliteOutbox {
       const waiting = [...this.gateWaiting];
       this.gateWaiting.clear();
       if (this.closed) return;
-      for (const w of waiting) if (w === 'drain') this.drain(); else this.scheduleDelete();
+      for (const w of waiting) if (w === 'drain') this.drain(); else this.deleteNow();
     });
     if (ok) return true;
     this.gateWaiting.clear();
@@ -594,7 +626,7 @@ class SqliteStore implements SqliteOutbox {
   /** Full disk: apply the acked deletes, give free pages back and empty the WAL into the database. */
   private recoverSpace(): void {
     try {
-      if (this.ackedSeq > this.deletedSeq && !this.tryWrite(() => this.st.delUpto.run(this.ackedSeq))) this.deletedSeq = this.ackedSeq;
+      if (this.ackedSeq > this.deletedSeq && !this.tryWrite(() => this.st.delUpto.run(this.ackedSeq))) { this.deletedSeq = this.ackedSeq; this.ackedBytesPending = 0; }
       this.db.exec('PRAGMA incremental_vacuum');
       this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     } catch (err) {
