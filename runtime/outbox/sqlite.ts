@@ -380,7 +380,7 @@ class SqliteStore implements SqliteOutbox {
       }
       for (let i = skipTo; i < acceptEnd; i++) {
         const r = q[i];
-        st.insert.run(++seq, r.id, r.kind, r.ts, r.bytes, r.json);
+        st.insert.run(++seq, r.id, r.kind, r.ts, r.bytes, r.json, r.rec ? 1 : 0);
         insertedBytes += r.bytes;
       }
       const droppedNow = age.n + old.n + (skipTo - start) + (end - acceptEnd);
@@ -425,7 +425,7 @@ class SqliteStore implements SqliteOutbox {
         if (b >= need) break;
       }
     }
-    if (n > 0) this.st.delUpto.run(upto);
+    if (n > 0) this.st.delHead.run(upto, this.ackedSeq);
     return { n, b };
   }
 
