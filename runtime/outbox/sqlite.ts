@@ -14,7 +14,6 @@ import { OutboxClosedError, OutboxDroppedError, type DropReason } from './errors
 import { fileSize, maintainFile, openDb, sqliteErrcode, type Statements } from './schema.ts';
 import { WalSync } from './sync.ts';
 import { Checkpointer } from './checkpoint.ts';
-import { BatchReader } from './reader.ts';
 import { freeBytes, Reserve, totalBytes } from './space.ts';
 import { coalesce, isLaneRecord, LANE_MAX } from './lane.ts';
 
@@ -85,7 +84,6 @@ class SqliteStore implements SqliteOutbox {
   private walLimit: number;
   private readonly sync: WalSync;
   private readonly checkpointer: Checkpointer;
-  private readonly reader: BatchReader;
   private readonly reserve: Reserve;
   private readonly dir: string;
   private free: number | undefined;
@@ -147,7 +145,6 @@ class SqliteStore implements SqliteOutbox {
     this.adaptWalLimit();
     this.sync = new WalSync(opts.path);
     this.checkpointer = new Checkpointer(opts.path, this.log);
-    this.reader = new BatchReader(opts.path);
     const fsTotal = totalBytes(this.dir) ?? 0;
     this.reserve = new Reserve(`${opts.path}.reserve`, opts.reserveBytes ?? Math.min(1 << 20, Math.max(64 << 10, Math.floor(fsTotal / 16))), this.log);
     this.reserve.make(this.free);
@@ -205,7 +202,7 @@ class SqliteStore implements SqliteOutbox {
 
   readBatches(afterSeq: number, maxRecords: number, maxBytes: number, maxBatches: number): Promise<StoredBatch[]> {
     if (this.closed) return Promise.reject(new OutboxClosedError(this.opts.path));
-    return this.reader.read(Math.max(afterSeq, this.ackedSeq), maxRecords, maxBytes, maxBatches);
+    return this.checkpointer.read(Math.max(afterSeq, this.ackedSeq), maxRecords, maxBytes, maxBatches);
   }
 
   ack(uptoSeq: number): void {
@@ -285,7 +282,6 @@ class SqliteStore implements SqliteOutbox {
     // Appends already committed resolve once their fdatasync is done.
     await this.sync.settled();
     await this.checkpointer.close();
-    await this.reader.close();
     if (this.ackedSeq > this.deletedSeq || this.metaDirty) this.tryWrite(() => { this.st.delUpto.run(this.ackedSeq); this.writeMeta(); });
     this.drops.flush();
     this.maintain(true);
