@@ -101,7 +101,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
             commitIntervalMs: config.outbox.commitInterval,
             memoryMaxBytes: config.outbox.memoryMaxBytes,
           },
-          { log, onEvent: (e) => bus.emit('event', e) },
+          { log, newId: ctx.newId, onEvent: (e) => bus.emit('event', e) },
         ),
       (o) => o.close(),
     );
@@ -271,6 +271,7 @@ function createUplinkFor(config: WaysideConfig, deps: { log: Log; outbox: Outbox
       protocolVersion: u.protocolVersion,
       commands: { maxConcurrent: u.commands.maxConcurrent, timeoutMs: u.commands.timeout, maxRequestBytes: u.commands.maxRequestBytes },
       duplicateBackoffMs: u.duplicateBackoff,
+      maxRefusals: u.maxRefusals,
     },
     {
       log: deps.log,

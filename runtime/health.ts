@@ -105,6 +105,7 @@ export function createHealth(src: HealthSources): { snapshot(): AgentHealth } {
       const dup = uplink.duplicateId as { reason?: string } | undefined;
       if (dup) problems.push(`uplink: another client uses this gateway's client id (${dup.reason ?? 'session taken over'})`);
       if (outbox.diskFull) problems.push('outbox disk full');
+      if (outbox.setAside > 0) problems.push(`outbox set ${outbox.setAside} record(s) the platform refused aside (dead letter)`);
       const sections: Record<string, unknown> = {};
       for (const s of src.sections()) {
         try {

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { builtinDrivers } from '../drivers/index.ts';
-import { startAgent, type Agent } from '../runtime/agent.ts';
+import type { Agent } from '../runtime/agent.ts';
+import { startWayside } from '../main.ts';
 import { parseConfig } from '../runtime/config/index.ts';
 import { createDriverRegistry } from '../runtime/drivers.ts';
 import { silentLog } from '../runtime/log.ts';
@@ -60,7 +61,7 @@ devices:
     path.join(fs.dir, 'wayside.yaml'),
     registry,
   );
-  agent = await startAgent({ config, registry, log: silentLog() });
+  agent = await startWayside({ config, registry, log: silentLog() });
   // Readings of a sim tick are emitted together: count from the first whole tick seen.
   let produced = 0;
   let firstTs: number | undefined;

@@ -69,7 +69,7 @@ describe('bad config files', () => {
     ['rule with below >= above', HEAD + 'devices:\n  - { id: a, driver: fake, host: h }\nrules:\n  - { point: a/pm25, above: 5, below: 10 }\n',
       'wayside.yaml:7 rules[0].below: expected a number below "above" (5), got 10'],
     ['rule event in an agent namespace', HEAD + 'devices:\n  - { id: a, driver: fake, host: h }\nrules:\n  - { point: a/pm25, above: 5, event: device.fault }\n',
-      'wayside.yaml:7 rules[0].event: expected a type outside the agent\'s own namespaces (device., point., outbox., uplink.), like "air.pm25_high"'],
+      'wayside.yaml:7 rules[0].event: expected a type outside the agent\'s own namespaces (device., point., outbox., uplink., agent.), like "air.pm25_high"'],
     ['rule point without device', HEAD + 'rules:\n  - { point: pm25, above: 5 }\n',
       'wayside.yaml:5 rules[0].point: expected "device/point", like "pole-sim/pm25", got "pm25"'],
     ['unclosed flow mapping', 'version: 1\ngateway: { id: pole-1\nuplink: {}\n', 'wayside.yaml:2:10 YAML syntax: the "{" of this mapping opened here is never closed'],

@@ -27,6 +27,24 @@ describe('byte cap', () => {
     await box.close();
   });
 
+  it('drop-oldest never drops the agent\'s own events (the lane): a stored disk-full raise stays with its clear', async () => {
+    const { box } = openTestBox(tmp.dir, { maxBytes: 50 * size });
+    const ev = (state: 'raise' | 'clear') => {
+      const id = `disk-${state}`;
+      return { id, kind: 'event' as const, ts: Date.now(), body: { id, type: 'outbox.disk_full', severity: 'critical' as const, ts: Date.now(), state, data: {} } };
+    };
+    await box.append([ev('raise')]);
+    const all = makeRecords(rec, 120);
+    for (let i = 0; i < all.length; i += 10) await box.append(all.slice(i, i + 10));
+    await box.append([ev('clear')]);
+    const ids = box.peek(200).map((r) => r.id);
+    expect(ids[0]).toBe('disk-raise');
+    expect(ids.at(-1)).toBe('disk-clear');
+    expect(ids.slice(1, -1)).toEqual(all.slice(all.length - ids.length + 2).map((r) => r.id));
+    expect(box.stats().bytes).toBeLessThanOrEqual(50 * size);
+    await box.close();
+  });
+
   it('drop-oldest: an append larger than the cap itself rejects with the count of its dropped records', async () => {
     const { box } = openTestBox(tmp.dir, { maxBytes: 10 * size });
     const all = makeRecords(rec, 25);

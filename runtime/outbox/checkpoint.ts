@@ -1,10 +1,12 @@
-// The store's housekeeping runs in a worker thread on a second connection, so it never blocks
-// the event loop: deleting acked rows (committed without fsync: a lost delete only means a
-// duplicate) and checkpoints (copying the WAL back into the database, with their fsyncs).
-// Checkpoints are PASSIVE: they never take the write lock; once everything is copied back the
-// next write restarts the WAL from its start and journal_size_limit trims the file.
+// The store's background work runs in one worker thread on a second connection, so it never
+// blocks the event loop: reading batches for the uplink (cut by kind, joined by SQLite: one
+// string per batch for the main thread, not an object per record), deleting acked rows
+// (committed without fsync: a lost delete only means a duplicate; one chunk per turn of the
+// worker's loop, so reads are not held up) and checkpoints (copying the WAL back into the
+// database, with their fsyncs). Checkpoints are PASSIVE: they never take the write lock; once
+// everything is copied back the next write restarts the WAL and journal_size_limit trims it.
 import { Worker } from 'node:worker_threads';
-import type { Log } from '../types.ts';
+import type { Log, StoredBatch } from '../types.ts';
 
 /** Acked rows per delete transaction in the worker: the main connection waits at most that long to write. */
 export const WORKER_DELETE_CHUNK = 5000;
@@ -18,36 +20,70 @@ db.exec('PRAGMA synchronous=NORMAL');
 const del = db.prepare('DELETE FROM outbox WHERE seq <= ?');
 const meta = db.prepare("INSERT INTO meta(key, value) VALUES ('last_seq', ?) ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)");
 const checkpoint = () => db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get();
+// Batch boundaries from the small columns (arrays, no object per row), then SQLite joins each
+// batch: the subquery walks the primary key in order (no sort), so the JSON comes in seq order.
+const index = db.prepare('SELECT seq, kind, bytes FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
+index.setReturnArrays(true);
+const joined = db.prepare("SELECT group_concat(json, ',') AS j FROM (SELECT json FROM outbox WHERE seq >= ? AND seq <= ? ORDER BY seq)");
+function read(m) {
+  const rows = index.all(m.afterSeq, m.maxRecords * m.maxBatches);
+  const out = [];
+  let b, bytes = 0;
+  for (const [seq, kind, size] of rows) {
+    if (!b || kind !== b.kind || b.count >= m.maxRecords || (b.count > 0 && bytes + 1 + size > m.maxBytes)) {
+      b = { kind, firstSeq: seq, lastSeq: seq, count: 0, json: '' };
+      out.push(b);
+      bytes = -1;
+    }
+    b.lastSeq = seq;
+    b.count++;
+    bytes += 1 + size;
+  }
+  for (const x of out) x.json = joined.get(x.firstSeq, x.lastSeq).j;
+  return out;
+}
+function deleteChunks(m, at) {
+  try {
+    if (at >= m.upto) {
+      checkpoint();
+      return parentPort.postMessage({ op: 'delete', ok: true, upto: m.upto });
+    }
+    const to = Math.min(m.upto, at + ${WORKER_DELETE_CHUNK});
+    db.exec('BEGIN IMMEDIATE');
+    try { del.run(to); meta.run(m.lastSeq); db.exec('COMMIT'); } catch (err) { if (db.isTransaction) db.exec('ROLLBACK'); throw err; }
+    setImmediate(() => deleteChunks(m, to));
+  } catch (err) {
+    parentPort.postMessage({ op: 'delete', ok: false, upto: m.upto, error: String(err && err.message || err) });
+  }
+}
 parentPort.on('message', (m) => {
   try {
     if (m.op === 'close') {
       db.close();
       process.exit(0);
+    } else if (m.op === 'read') {
+      parentPort.postMessage({ op: 'read', ok: true, id: m.id, batches: read(m) });
     } else if (m.op === 'delete') {
-      for (let at = m.from; at < m.upto;) {
-        at = Math.min(m.upto, at + ${WORKER_DELETE_CHUNK});
-        db.exec('BEGIN IMMEDIATE');
-        try { del.run(at); meta.run(m.lastSeq); db.exec('COMMIT'); } catch (err) { if (db.isTransaction) db.exec('ROLLBACK'); throw err; }
-      }
-      checkpoint();
-      parentPort.postMessage({ op: 'delete', ok: true, upto: m.upto });
+      deleteChunks(m, m.from);
     } else {
       const r = checkpoint();
       parentPort.postMessage({ op: 'checkpoint', ok: true, busy: r.busy, log: r.log, done: r.checkpointed });
     }
   } catch (err) {
-    parentPort.postMessage({ op: m.op, ok: false, upto: m.upto, error: String(err && err.message || err) });
+    parentPort.postMessage({ op: m.op, ok: false, id: m.id, upto: m.upto, error: String(err && err.message || err) });
   }
 });
 `;
 
-interface Reply { op: 'delete' | 'checkpoint'; ok: boolean; upto?: number; error?: string }
+interface Reply { op: 'delete' | 'checkpoint' | 'read'; ok: boolean; id?: number; upto?: number; batches?: StoredBatch[]; error?: string }
 
 export class Checkpointer {
   private worker: Worker | undefined;
   private running = false;
   private deleting: ((ok: boolean) => void) | undefined;
   private waiters: (() => void)[] = [];
+  private nextRead = 0;
+  private readonly reads = new Map<number, { resolve: (b: StoredBatch[]) => void; reject: (e: Error) => void }>();
   private readonly log: Log;
   private readonly path: string;
   /** Completed checkpoint runs and the last result (tests, benchmarks). */
@@ -80,6 +116,16 @@ export class Checkpointer {
     return true;
   }
 
+  /** Batches for the uplink (Outbox.readBatches), read and joined in the worker. */
+  read(afterSeq: number, maxRecords: number, maxBytes: number, maxBatches: number): Promise<StoredBatch[]> {
+    if (!this.ensure()) return Promise.reject(new Error(`outbox ${this.path}: no worker to read with`));
+    const id = ++this.nextRead;
+    return new Promise((resolve, reject) => {
+      this.reads.set(id, { resolve, reject });
+      this.post({ op: 'read', id, afterSeq, maxRecords, maxBytes, maxBatches });
+    });
+  }
+
   busyDeleting(): boolean {
     return this.deleting !== undefined;
   }
@@ -99,6 +145,12 @@ export class Checkpointer {
     this.running = false;
     this.finishDelete(false);
     for (const r of this.waiters.splice(0)) r();
+    this.failReads(new Error(`outbox ${this.path} is closed`));
+  }
+
+  private failReads(err: Error): void {
+    for (const r of this.reads.values()) r.reject(err);
+    this.reads.clear();
   }
 
   private ensure(): boolean {
@@ -118,7 +170,7 @@ export class Checkpointer {
   }
 
   private idle(): void {
-    if (!this.running && !this.deleting) this.worker?.unref();
+    if (!this.running && !this.deleting && this.reads.size === 0) this.worker?.unref();
   }
 
   private finishDelete(ok: boolean): void {
@@ -137,6 +189,13 @@ export class Checkpointer {
     const w = new Worker(WORKER, { eval: true, workerData: { path: this.path } });
     w.unref();
     w.on('message', (m: Reply) => {
+      if (m.op === 'read') {
+        const r = this.reads.get(m.id!);
+        this.reads.delete(m.id!);
+        if (m.ok) r?.resolve(m.batches!);
+        else r?.reject(new Error(`outbox ${this.path}: read failed: ${m.error}`));
+        return this.idle();
+      }
       if (!m.ok) this.log.warn({ op: m.op, error: m.error }, 'outbox housekeeping failed');
       if (m.op === 'delete') this.finishDelete(m.ok);
       else { this.last = m; this.ended(); }
@@ -147,6 +206,7 @@ export class Checkpointer {
       if (this.worker === w) this.worker = undefined;
       this.finishDelete(false);
       this.ended();
+      this.failReads(err);
     });
     return w;
   }

@@ -1,6 +1,5 @@
 // Drop accounting: counters per reason (persisted by the store in its meta table) and
 // coalesced `outbox.dropped` events, so a flood of drops is one event a second, not one per record.
-import { newId } from '../ids.ts';
 import type { Log, WaysideEvent } from '../types.ts';
 import type { DropReason } from './errors.ts';
 
@@ -16,10 +15,12 @@ export class DropReporter {
   private readonly log: Log;
   private readonly now: () => number;
   private readonly onEvent?: (e: WaysideEvent) => void;
+  private readonly newId: () => string;
 
-  constructor(log: Log, now: () => number, onEvent?: (e: WaysideEvent) => void) {
+  constructor(log: Log, now: () => number, newId: () => string, onEvent?: (e: WaysideEvent) => void) {
     this.log = log;
     this.now = now;
+    this.newId = newId;
     this.onEvent = onEvent;
   }
 
@@ -51,7 +52,7 @@ export class DropReporter {
     for (const [reason, p] of this.pending) {
       this.log.warn({ reason, count: p.count, bytes: p.bytes }, 'outbox dropped records');
       const ev: WaysideEvent = {
-        id: newId(), type: 'outbox.dropped', severity: 'warning', ts: this.now(),
+        id: this.newId(), type: 'outbox.dropped', severity: 'warning', ts: this.now(),
         data: { count: p.count, reason, bytes: p.bytes },
       };
       try {

@@ -1,6 +1,7 @@
 // Opening the outbox database: pragmas, schema and the prepared statements the store reuses.
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
+import { ensureDir } from '../state.ts';
 import { dirname } from 'node:path';
 
 export const PAGE_SIZE = 4096;
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS outbox (
   kind  TEXT    NOT NULL,
   ts    INTEGER NOT NULL,
   bytes INTEGER NOT NULL,
+  keep  INTEGER NOT NULL DEFAULT 0,
   json  TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_ts ON outbox(ts);
@@ -61,6 +63,7 @@ export interface Statements {
   insert: StatementSync;
   peek: StatementSync;
   head: StatementSync;
+  delHead: StatementSync;
   sumUpto: StatementSync;
   delUpto: StatementSync;
   sumOlder: StatementSync;
@@ -77,25 +80,31 @@ export interface Statements {
 
 export function openDb(path: string, t: DbTuning): { db: DatabaseSync; st: Statements } {
   // Records are the gateway's data: only the agent's user reads them (SQLite gives -wal/-shm the same mode).
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  ensureDir(dirname(path));
   closeSync(openSync(path, 'a', 0o600));
   const db = new DatabaseSync(path);
   try {
     applyPragmas(db, t);
     db.exec(SCHEMA);
+    // Files made before the reserved lane: keep = 1 marks the agent's own events (lane.ts).
+    const cols = db.prepare('PRAGMA table_info(outbox)').all() as { name: string }[];
+    if (!cols.some((c) => c.name === 'keep')) db.exec('ALTER TABLE outbox ADD COLUMN keep INTEGER NOT NULL DEFAULT 0');
   } catch (err) {
     db.close();
     throw new Error(`outbox ${path}: cannot open database: ${(err as Error).message}`, { cause: err });
   }
   const p = (sql: string) => db.prepare(sql);
   const st: Statements = {
-    insert: p('INSERT INTO outbox(seq, id, kind, ts, bytes, json) VALUES (?, ?, ?, ?, ?, ?)'),
+    insert: p('INSERT INTO outbox(seq, id, kind, ts, bytes, json, keep) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     peek: p('SELECT seq, id, kind, ts, json FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?'),
     sumRange: p('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox WHERE seq > ? AND seq <= ?'),
     aside: p('INSERT OR REPLACE INTO dead_letter(seq, id, kind, ts, bytes, reason, at, json) SELECT seq, id, kind, ts, bytes, ?, ?, json FROM outbox WHERE seq >= ? AND seq <= ? AND seq > ?'),
     delRange: p('DELETE FROM outbox WHERE seq >= ? AND seq <= ?'),
     asideCount: p('SELECT count(*) AS n FROM dead_letter'),
-    head: p('SELECT seq, bytes FROM outbox WHERE seq > ? ORDER BY seq LIMIT 512'),
+    // The size cap's drop-oldest skips the agent's own events (keep = 1): a stored disk-full
+    // raise is never dropped while its clear survives. Acked rows (seq <= the cursor) go anyway.
+    head: p('SELECT seq, bytes FROM outbox WHERE seq > ? AND keep = 0 ORDER BY seq LIMIT 512'),
+    delHead: p('DELETE FROM outbox WHERE seq <= ? AND (keep = 0 OR seq <= ?)'),
     sumUpto: p('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox WHERE seq <= ?'),
     delUpto: p('DELETE FROM outbox WHERE seq <= ?'),
     // Rows up to the acked cursor are gone for the store (deleted lazily): these skip them.

@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { silentLog } from '../log.ts';
 import type { OutRecord } from '../types.ts';
@@ -48,6 +49,27 @@ describe('readBatches (the uplink reads off the main thread)', () => {
       expect(await box.readBatches(got[4].lastSeq, 500, 1 << 20, 10)).toMatchObject([{ firstSeq: all[10].seq, lastSeq: all[10].seq, count: 1 }]);
     } finally {
       await box.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('older files', () => {
+  it('opens a file made before the reserved lane (no keep column) and keeps its records', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wayside-outbox-old-'));
+    const path = join(dir, 'outbox.db');
+    try {
+      const old = new DatabaseSync(path);
+      old.exec('PRAGMA journal_mode=WAL');
+      old.exec('CREATE TABLE outbox (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, kind TEXT NOT NULL, ts INTEGER NOT NULL, bytes INTEGER NOT NULL, json TEXT NOT NULL)');
+      old.prepare('INSERT INTO outbox VALUES (7, ?, ?, ?, ?, ?)').run('old-1', 'event', 1, 2, '{}');
+      old.close();
+      const box = openOutbox({ path, maxBytes: 1 << 20, maxAgeMs: 86_400_000 * 365 * 100 }, { log: silentLog() });
+      expect(box.peek(10).map((r) => [r.seq, r.id])).toEqual([[7, 'old-1']]);
+      await box.append([{ id: 'new-1', kind: 'event', ts: Date.now(), body: { id: 'new-1', type: 't', severity: 'info', ts: Date.now(), data: {} } }]);
+      expect(box.peek(10).map((r) => r.seq)).toEqual([7, 8]);
+      await box.close();
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -9,12 +9,12 @@ import { dirname } from 'node:path';
 import { newId } from '../ids.ts';
 import { MIN_VALID_TIME } from '../clock.ts';
 import type { Log, Outbox, OutboxStats, OutRecord, RecordKind, StoredBatch, StoredRecord, WaysideEvent } from '../types.ts';
+import type { EventPayloads } from '../uplink/protocol.ts';
 import { DropReporter } from './drops.ts';
 import { OutboxClosedError, OutboxDroppedError, type DropReason } from './errors.ts';
 import { fileSize, maintainFile, openDb, sqliteErrcode, type Statements } from './schema.ts';
 import { WalSync } from './sync.ts';
 import { Checkpointer } from './checkpoint.ts';
-import { BatchReader } from './reader.ts';
 import { freeBytes, Reserve, totalBytes } from './space.ts';
 import { coalesce, isLaneRecord, LANE_MAX } from './lane.ts';
 
@@ -42,6 +42,8 @@ export interface OutboxOptions {
 export interface OutboxDeps {
   log: Log;
   now?: () => number;
+  /** Ids of the store's own events (the agent passes ctx.newId: stamped from its clock). */
+  newId?: () => string;
   onEvent?: (e: WaysideEvent) => void;
 }
 
@@ -76,6 +78,7 @@ class SqliteStore implements SqliteOutbox {
   private readonly st: Statements;
   private readonly log: Log;
   private readonly now: () => number;
+  private readonly newId: () => string;
   private readonly drops: DropReporter;
   private readonly onEvent?: (e: WaysideEvent) => void;
   private readonly policy: 'drop-oldest' | 'drop-newest';
@@ -85,7 +88,6 @@ class SqliteStore implements SqliteOutbox {
   private walLimit: number;
   private readonly sync: WalSync;
   private readonly checkpointer: Checkpointer;
-  private readonly reader: BatchReader;
   private readonly reserve: Reserve;
   private readonly dir: string;
   private free: number | undefined;
@@ -132,7 +134,8 @@ class SqliteStore implements SqliteOutbox {
     this.opts = opts;
     this.log = deps.log.child({ mod: 'outbox', path: opts.path });
     this.now = deps.now ?? Date.now;
-    this.drops = new DropReporter(this.log, this.now, deps.onEvent);
+    this.newId = deps.newId ?? (() => newId());
+    this.drops = new DropReporter(this.log, this.now, this.newId, deps.onEvent);
     this.onEvent = deps.onEvent;
     this.policy = opts.whenFull ?? 'drop-oldest';
     this.windowMs = opts.commitIntervalMs ?? 5;
@@ -147,7 +150,6 @@ class SqliteStore implements SqliteOutbox {
     this.adaptWalLimit();
     this.sync = new WalSync(opts.path);
     this.checkpointer = new Checkpointer(opts.path, this.log);
-    this.reader = new BatchReader(opts.path);
     const fsTotal = totalBytes(this.dir) ?? 0;
     this.reserve = new Reserve(`${opts.path}.reserve`, opts.reserveBytes ?? Math.min(1 << 20, Math.max(64 << 10, Math.floor(fsTotal / 16))), this.log);
     this.reserve.make(this.free);
@@ -205,7 +207,7 @@ class SqliteStore implements SqliteOutbox {
 
   readBatches(afterSeq: number, maxRecords: number, maxBytes: number, maxBatches: number): Promise<StoredBatch[]> {
     if (this.closed) return Promise.reject(new OutboxClosedError(this.opts.path));
-    return this.reader.read(Math.max(afterSeq, this.ackedSeq), maxRecords, maxBytes, maxBatches);
+    return this.checkpointer.read(Math.max(afterSeq, this.ackedSeq), maxRecords, maxBytes, maxBatches);
   }
 
   ack(uptoSeq: number): void {
@@ -285,7 +287,6 @@ class SqliteStore implements SqliteOutbox {
     // Appends already committed resolve once their fdatasync is done.
     await this.sync.settled();
     await this.checkpointer.close();
-    await this.reader.close();
     if (this.ackedSeq > this.deletedSeq || this.metaDirty) this.tryWrite(() => { this.st.delUpto.run(this.ackedSeq); this.writeMeta(); });
     this.drops.flush();
     this.maintain(true);
@@ -380,7 +381,7 @@ class SqliteStore implements SqliteOutbox {
       }
       for (let i = skipTo; i < acceptEnd; i++) {
         const r = q[i];
-        st.insert.run(++seq, r.id, r.kind, r.ts, r.bytes, r.json);
+        st.insert.run(++seq, r.id, r.kind, r.ts, r.bytes, r.json, r.rec ? 1 : 0);
         insertedBytes += r.bytes;
       }
       const droppedNow = age.n + old.n + (skipTo - start) + (end - acceptEnd);
@@ -425,7 +426,7 @@ class SqliteStore implements SqliteOutbox {
         if (b >= need) break;
       }
     }
-    if (n > 0) this.st.delUpto.run(upto);
+    if (n > 0) this.st.delHead.run(upto, this.ackedSeq);
     return { n, b };
   }
 
@@ -654,9 +655,9 @@ class SqliteStore implements SqliteOutbox {
     this.scheduleDelete();
   }
 
-  private emitEvent(type: string, severity: WaysideEvent['severity'], data: Record<string, unknown>, state?: 'raise' | 'clear'): void {
+  private emitEvent<T extends 'outbox.disk_full' | 'outbox.dead_letter'>(type: T, severity: WaysideEvent['severity'], data: EventPayloads[T], state?: 'raise' | 'clear'): void {
     try {
-      this.onEvent?.({ id: newId(), type, severity, ts: this.now(), ...(state ? { state } : {}), data });
+      this.onEvent?.({ id: this.newId(), type, severity, ts: this.now(), ...(state ? { state } : {}), data });
     } catch (err) {
       this.log.error({ err }, 'outbox event listener failed');
     }

@@ -44,6 +44,8 @@ export interface UplinkOptions {
   commands?: Partial<CommandLimits>;
   /** Wait this long before reconnecting after another client took our session over (default 5 min). */
   duplicateBackoffMs?: number;
+  /** Refusals of one record (PUBACK reason code) before it is set aside in the dead-letter table (default 3). */
+  maxRefusals?: number;
 }
 
 export interface UplinkDeps {
@@ -102,7 +104,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
   const gateway = deps.gatewayId;
   const topics = topicsFor(opts.topicPrefix, gateway);
   const sender = createSender(
-    { gateway, maxBatchRecords: opts.maxBatchRecords, maxPayloadBytes: opts.maxPayloadBytes, up: topics.up },
+    { gateway, maxBatchRecords: opts.maxBatchRecords, maxPayloadBytes: opts.maxPayloadBytes, up: topics.up, maxRefusals: opts.maxRefusals },
     { outbox: deps.outbox, log, rewrite: deps.rewrite },
   );
   const limiter = createLogLimiter({ max: 5, intervalMs: 60_000 });
@@ -263,8 +265,9 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       window: () => (stopping && !draining ? 0 : Math.max(0, Math.min(opts.inflight, receiveMax - control.reserved()))),
       maxPayloadBytes,
       onError: (err) => {
-        // Refused by the broker (e.g. not authorized): keep the records, reconnect later.
-        fail(myGen, err, 'publish refused; reconnecting');
+        // The publish failed on the connection (a refusal by PUBACK reason code is the sender's
+        // to handle): keep the records, reconnect later.
+        fail(myGen, err, 'publish failed; reconnecting');
         lost(myGen);
       },
     });

@@ -135,10 +135,9 @@ export interface EventPayloads {
   'point.stale': PointQualityData;
   'outbox.dropped': { count: number; reason: string; bytes: number };
   'outbox.disk_full':
-    | { errcode?: string; error: string; held: number; heldBytes: number }
-    | { depth: number };
-  'outbox.dead_letter': { count: number; reason: string; ids?: string[] };
-  'uplink.record_refused': { id?: string; reasonCode?: number; reason: string; refusals: number };
+    | { errcode?: number; error: string; held: number; heldBytes: number; fsFreeBytes?: number }
+    | { depth: number; fsFreeBytes?: number; flaps?: number };
+  'outbox.dead_letter': { count: number; fromSeq: number; toSeq: number; reason: string; total: number };
   'uplink.duplicate_id': { clientId: string; reason: string; reasonCode?: number; takeovers: number; backoffMs: number } | { clientId: string; recovered: true };
 }
 
@@ -150,14 +149,14 @@ export const EVENT_TYPES = [
   'device.offline', 'device.fault', 'device.error', 'device.point_fault',
   'point.out_of_range', 'point.spike', 'point.flatline', 'point.stale',
   'outbox.dropped', 'outbox.disk_full', 'outbox.dead_letter',
-  'uplink.record_refused', 'uplink.duplicate_id',
+  'uplink.duplicate_id',
 ] as const satisfies readonly EventType[];
 // A type added to EventPayloads but not to EVENT_TYPES fails to compile here.
 const everyType: [Exclude<EventType, (typeof EVENT_TYPES)[number]>] extends [never] ? true : false = true;
 void everyType;
 
 /** Namespaces of the agent's own types; a user-defined type (rules' `event:`, flows) lives outside them. */
-export const AGENT_EVENT_NAMESPACES = ['device', 'point', 'outbox', 'uplink'] as const;
+export const AGENT_EVENT_NAMESPACES = ['device', 'point', 'outbox', 'uplink', 'agent'] as const;
 export type AgentEventNamespace = (typeof AGENT_EVENT_NAMESPACES)[number];
 
 /** True for a type in one of the agent's own namespaces, which config and flows may not emit. */

@@ -286,7 +286,10 @@ describe("broker limits", () => {
       const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => platform.request(`wayside/${gw}/cmd/echo`, i, 15_000)));
       expect(replies.map((r) => r.payload.result)).toEqual(Array.from({ length: 30 }, (_, i) => i));
       await until(() => outbox.stats().depth === 0, 20_000, 'drained');
-      expect(wire.maxOutstanding()).toBe(5);
+      // Never more than the receive maximum on the wire (30 before responses shared the window);
+      // the sender yields between batches, so the window is not always filled to the last slot.
+      expect(wire.maxOutstanding()).toBeLessThanOrEqual(5);
+      expect(wire.maxOutstanding()).toBeGreaterThanOrEqual(3);
       expect(up.state()).toMatchObject({ reconnects: 0, connectFailures: 0, connected: true });
     } finally {
       await up.stop();

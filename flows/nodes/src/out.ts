@@ -144,7 +144,7 @@ function toEvent(msg: Msg, config: OutConfig, bridge: WaysideBridge, tsWindowMs:
   const type = pick(config.eventType, m.type);
   if (typeof type !== 'string' || !EVENT_TYPE_RE.test(type)) throw bad(config.eventType ? 'event type (node config)' : 'msg.event.type', 'an event type like "air.pm25_high"', type);
   // The agent's own types (device.fault, outbox.disk_full, ...) mean something exact to the platform.
-  if (isAgentEventType(type)) throw bad(config.eventType ? 'event type (node config)' : 'msg.event.type', 'a type outside the agent\'s own namespaces (device., point., outbox., uplink.)', type);
+  if (isAgentEventType(type)) throw bad(config.eventType ? 'event type (node config)' : 'msg.event.type', 'a type outside the agent\'s own namespaces (device., point., outbox., uplink., agent.)', type);
   const severity = pick(config.severity, m.severity) ?? 'info';
   if (!SEVERITIES.includes(severity as never)) throw bad('msg.event.severity', SEVERITIES.join(' | '), severity);
   const ts = toTs(msg, bridge, tsWindowMs);
