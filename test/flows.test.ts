@@ -108,7 +108,7 @@ describe('flows in the agent', () => {
     expect((after.nodeErrors as number) - before).toBeLessThanOrEqual(4 * 20);
     expect(after.errorLoopDrops).toBeGreaterThan(0);
     // The flood's share is bounded by the node's rate (20/s, burst 20).
-    const floods = outboxRecords(a.agent).filter((r) => r.body.point === 'flood').length;
+    const floods = outboxRecords(a.agent).filter((r) => r.kind === 'reading' && r.body.point === 'flood').length;
     const uptimeS = h.uptimeS + 1;
     expect(h.flows!.msgsOut as number).toBeLessThanOrEqual(20 + 20 * uptimeS + 10);
     expect(floods).toBe(0); // flood is summarized (publish: summaries), not stored raw
