@@ -1,5 +1,5 @@
 // The sqlite outbox runs the shared Outbox contract suite; and its files are private.
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -8,6 +8,7 @@ import { silentLog } from '../log.ts';
 import type { OutRecord } from '../types.ts';
 import { outboxSuite } from '../../test/support/outbox/abstract-suite.ts';
 import { openOutbox } from './index.ts';
+import { until } from '../../test/helpers/wait.ts';
 
 outboxSuite('sqlite', (dir) =>
   openOutbox({ path: join(dir, 'outbox.db'), maxBytes: 64 << 20, maxAgeMs: 86_400_000 }, { log: silentLog() }),
@@ -25,6 +26,34 @@ describe('files', () => {
       expect(statSync(join(dir, 'state/sub')).mode & 0o777).toBe(0o700);
       await box.close();
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('housekeeping worker', () => {
+  // Threads of this process by name (Linux): a worker_threads Worker shows as "WorkerThread".
+  const workers = () => readdirSync('/proc/self/task').filter((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'WorkerThread').length;
+
+  it('is ended when idle and made again for the next delete: a store at rest carries no second isolate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wayside-outbox-idle-'));
+    const box = openOutbox({ path: join(dir, 'outbox.db'), maxBytes: 1 << 20, maxAgeMs: 86_400_000, workerIdleMs: 300, reserveBytes: 0 }, { log: silentLog() });
+    const rec = (i: number): OutRecord => ({ id: `r${i}`, kind: 'event', ts: Date.now(), body: { id: `r${i}`, type: 't', severity: 'info', ts: Date.now(), data: {} } });
+    try {
+      const before = workers();
+      for (const round of [0, 1]) {
+        await box.append([rec(2 * round), rec(2 * round + 1)]);
+        const page = box.peek(10);
+        box.ack(page.at(-1)!.seq);
+        await until(() => workers() > before, 5_000, `round ${round}: the worker deletes the acked rows`);
+        await until(() => workers() === before, 5_000, `round ${round}: the idle worker is ended`);
+        // Nothing stored past the cursor: reading for the uplink needs no worker either.
+        expect(await box.readBatches!(0, 100, 1 << 20, 4)).toEqual([]);
+        expect(workers()).toBe(before);
+      }
+      expect(box.stats().depth).toBe(0);
+    } finally {
+      await box.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -35,6 +35,8 @@ export interface OutboxOptions {
   maxPageCount?: number;
   /** Period of the retry / age-sweep timer in ms. Default 1000. */
   retryIntervalMs?: number;
+  /** The housekeeping worker is ended after this long idle, made again when needed. Default 15 s. */
+  workerIdleMs?: number;
   /** Bytes of the reserve file beside the database; default 1/16 of the filesystem, 64 KiB..1 MiB. 0 = none. */
   reserveBytes?: number;
 }
@@ -79,6 +81,8 @@ class SqliteStore implements SqliteOutbox {
   private readonly log: Log;
   private readonly now: () => number;
   private readonly newId: () => string;
+  /** Commits since the last complete checkpoint (the tick checkpoints only then). */
+  private walDirty = true;
   private readonly drops: DropReporter;
   private readonly onEvent?: (e: WaysideEvent) => void;
   private readonly policy: 'drop-oldest' | 'drop-newest';
@@ -149,7 +153,7 @@ class SqliteStore implements SqliteOutbox {
     this.walLimit = this.walMax;
     this.adaptWalLimit();
     this.sync = new WalSync(opts.path);
-    this.checkpointer = new Checkpointer(opts.path, this.log);
+    this.checkpointer = new Checkpointer(opts.path, this.log, opts.workerIdleMs);
     const fsTotal = totalBytes(this.dir) ?? 0;
     this.reserve = new Reserve(`${opts.path}.reserve`, opts.reserveBytes ?? Math.min(1 << 20, Math.max(64 << 10, Math.floor(fsTotal / 16))), this.log);
     this.reserve.make(this.free);
@@ -207,7 +211,10 @@ class SqliteStore implements SqliteOutbox {
 
   readBatches(afterSeq: number, maxRecords: number, maxBytes: number, maxBatches: number): Promise<StoredBatch[]> {
     if (this.closed) return Promise.reject(new OutboxClosedError(this.opts.path));
-    return this.checkpointer.read(Math.max(afterSeq, this.ackedSeq), maxRecords, maxBytes, maxBatches);
+    const from = Math.max(afterSeq, this.ackedSeq);
+    // Nothing stored past it (known in memory): no trip to the worker, which may then retire.
+    if (from >= this.lastSeq) return Promise.resolve([]);
+    return this.checkpointer.read(from, maxRecords, maxBytes, maxBatches);
   }
 
   ack(uptoSeq: number): void {
@@ -474,6 +481,7 @@ class SqliteStore implements SqliteOutbox {
     const upto = this.ackedSeq;
     const bytes = this.ackedBytesPending;
     const sent = this.checkpointer.delete(this.deletedSeq, upto, this.lastSeq, (ok) => {
+      this.walDirty = true; // the worker's deletes wrote WAL frames too
       if (ok) {
         this.deletedSeq = Math.max(this.deletedSeq, upto);
         this.ackedBytesPending = Math.max(0, this.ackedBytesPending - bytes);
@@ -525,6 +533,7 @@ class SqliteStore implements SqliteOutbox {
 
   /** After a write: ask the worker for a checkpoint once the WAL passes half its limit. */
   private afterWrite(): void {
+    this.walDirty = true;
     if (fileSize(`${this.opts.path}-wal`) > this.walLimit / 2) this.checkpointer.request();
   }
 
@@ -687,7 +696,16 @@ class SqliteStore implements SqliteOutbox {
           const err = this.writeGroup(this.q, this.qHead, this.qHead); // an empty group = age sweep only
           if (err) this.log.warn({ err }, 'outbox age sweep failed');
         }
-        if (fileSize(`${this.opts.path}-wal`) > 0) this.checkpointer.request();
+        // Only when something was written since the last complete checkpoint: an idle store leaves
+        // the worker idle (and retired), instead of checkpointing an already copied WAL every second.
+        if (this.walDirty && fileSize(`${this.opts.path}-wal`) > 0) {
+          this.walDirty = false;
+          const ok = this.checkpointer.request(() => {
+            const r = this.checkpointer.last as { ok?: boolean; log?: number; done?: number } | undefined;
+            if (!r?.ok || (r.log ?? 0) > (r.done ?? 0)) this.walDirty = true; // busy or partial: again next tick
+          });
+          if (!ok) this.walDirty = true;
+        }
         if (performance.now() - this.lastMaintenance > MAINTENANCE_EVERY_MS) this.maintain(false);
       }
     } catch (err) {
