@@ -1,6 +1,7 @@
 // The reopening serial line against real virtual ports (socat pty pair): data both ways, and
 // an unplug/replug (socat killed and restarted) reopened on its own.
 import { SerialPort } from 'serialport';
+import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLog } from '../../runtime/log.ts';
 import { startPtyPair, type PtyPair } from '../../test/helpers/socat.ts';
@@ -46,5 +47,20 @@ describe('serial line', () => {
     peer.write(Buffer.from('again'));
     await until(() => Buffer.concat(got).toString() === 'again');
     peer.close();
+  });
+
+  it('notices a device node that vanished while the port stayed open, and reopens when it is back', async () => {
+    pair = await startPtyPair();
+    const errors: string[] = [];
+    line = createSerialLine({ path: pair.a, baudRate: 9600, reopen: { minMs: 50, maxMs: 200 } }, { log: silentLog(), onData: () => {}, onDown: (e) => errors.push(e.message) });
+    line.start();
+    await until(() => line!.isOpen());
+    // The node goes, the pty behind it stays open: no close, no read error reaches the port.
+    rmSync(pair.a);
+    await until(() => !line!.isOpen(), 3000, 'the vanished node noticed');
+    expect(errors[0]).toMatch(/vanished \(unplugged\)/);
+    await pair.unplug();
+    await pair.replug();
+    await until(() => line!.isOpen() && line!.opens() === 2, 5000, 'reopened');
   });
 });

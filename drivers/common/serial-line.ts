@@ -1,6 +1,7 @@
 // A serial port that survives being unplugged: opened on start, reopened with exponential
 // backoff (and jitter) whenever it closes or fails to open, until stopped. Drivers of serial
 // sensors, Modbus RTU and DL/T 645 meters share it.
+import { stat } from 'node:fs';
 import { SerialPort } from 'serialport';
 import type { Log } from '../../runtime/types.ts';
 
@@ -31,6 +32,13 @@ export interface SerialLine {
   opens(): number;
 }
 
+/**
+ * How often an open port's device node is checked. An unplugged USB adapter's node vanishes;
+ * the port's own close or read error usually says so first, but not always (a pty whose master
+ * went away can stay silent), and a port that is never seen closing is never reopened.
+ */
+const PRESENCE_MS = 1000;
+
 export function createSerialLine(opts: SerialLineOptions, deps: SerialLineDeps): SerialLine {
   const log = deps.log.child({ port: opts.path });
   const { minMs, maxMs } = opts.reopen ?? { minMs: 500, maxMs: 30_000 };
@@ -39,9 +47,11 @@ export function createSerialLine(opts: SerialLineOptions, deps: SerialLineDeps):
   let attempt = 0;
   let opens = 0;
   let timer: NodeJS.Timeout | undefined;
+  let presence: NodeJS.Timeout | undefined;
 
   const schedule = (err: Error) => {
     port = undefined;
+    clearInterval(presence);
     deps.onDown?.(err);
     if (stopped) return;
     const cap = Math.min(maxMs, minMs * 2 ** Math.min(attempt++, 20));
@@ -73,6 +83,14 @@ export function createSerialLine(opts: SerialLineOptions, deps: SerialLineDeps):
       p.once('close', (e?: Error | null) => {
         if (port === p) schedule(e ?? new Error(`serial port ${opts.path} closed`));
       });
+      presence = setInterval(() => {
+        stat(opts.path, (err) => {
+          if (err?.code !== 'ENOENT' || port !== p) return;
+          schedule(new Error(`serial port ${opts.path} vanished (unplugged)`));
+          p.close(() => {});
+        });
+      }, PRESENCE_MS);
+      presence.unref();
       deps.onOpen?.();
     });
   }
@@ -86,6 +104,7 @@ export function createSerialLine(opts: SerialLineOptions, deps: SerialLineDeps):
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      clearInterval(presence);
       const p = port;
       port = undefined;
       if (p?.isOpen) await new Promise<void>((r) => p.close(() => r()));
