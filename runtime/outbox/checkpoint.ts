@@ -65,6 +65,9 @@ parentPort.on('message', (m) => {
       parentPort.postMessage({ op: 'read', ok: true, id: m.id, batches: read(m) });
     } else if (m.op === 'delete') {
       deleteChunks(m, m.from);
+    } else if (m.op === 'vacuum') {
+      db.exec('PRAGMA incremental_vacuum(' + Number(m.pages) + ')');
+      parentPort.postMessage({ op: 'vacuum', ok: true });
     } else {
       const r = checkpoint();
       parentPort.postMessage({ op: 'checkpoint', ok: true, busy: r.busy, log: r.log, done: r.checkpointed });
@@ -75,7 +78,7 @@ parentPort.on('message', (m) => {
 });
 `;
 
-interface Reply { op: 'delete' | 'checkpoint' | 'read'; ok: boolean; id?: number; upto?: number; batches?: StoredBatch[]; error?: string }
+interface Reply { op: 'delete' | 'checkpoint' | 'read' | 'vacuum'; ok: boolean; id?: number; upto?: number; batches?: StoredBatch[]; error?: string }
 
 /**
  * A worker idle this long is retired (its connection closed, the thread ended) and made again on
@@ -89,6 +92,7 @@ export class Checkpointer {
   private retireTimer: NodeJS.Timeout | undefined;
   private running = false;
   private deleting: ((ok: boolean) => void) | undefined;
+  private vacuuming = false;
   private waiters: (() => void)[] = [];
   private nextRead = 0;
   private readonly reads = new Map<number, { resolve: (b: StoredBatch[]) => void; reject: (e: Error) => void }>();
@@ -127,6 +131,15 @@ export class Checkpointer {
     return true;
   }
 
+  /** Give up to `pages` free pages back to the file system in the worker; false when it cannot (the caller does it). */
+  vacuum(pages: number): boolean {
+    if (this.vacuuming) return true;
+    if (!this.ensure()) return false;
+    this.vacuuming = true;
+    this.post({ op: 'vacuum', pages });
+    return true;
+  }
+
   /** Batches for the uplink (Outbox.readBatches), read and joined in the worker. */
   read(afterSeq: number, maxRecords: number, maxBytes: number, maxBatches: number): Promise<StoredBatch[]> {
     if (!this.ensure()) return Promise.reject(new Error(`outbox ${this.path}: no worker to read with`));
@@ -155,6 +168,7 @@ export class Checkpointer {
       clearTimeout(t);
     }
     this.running = false;
+    this.vacuuming = false;
     this.finishDelete(false);
     for (const r of this.waiters.splice(0)) r();
     this.failReads(new Error(`outbox ${this.path} is closed`));
@@ -183,7 +197,7 @@ export class Checkpointer {
   }
 
   private idle(): void {
-    if (this.running || this.deleting || this.reads.size > 0 || !this.worker) return;
+    if (this.running || this.deleting || this.vacuuming || this.reads.size > 0 || !this.worker) return;
     this.worker.unref();
     clearTimeout(this.retireTimer);
     this.retireTimer = setTimeout(() => this.retire(), this.idleMs);
@@ -193,7 +207,7 @@ export class Checkpointer {
   /** End an idle worker; the next request spawns a fresh one. */
   private retire(): void {
     const w = this.worker;
-    if (!w || this.running || this.deleting || this.reads.size > 0) return;
+    if (!w || this.running || this.deleting || this.vacuuming || this.reads.size > 0) return;
     this.worker = undefined;
     // Nothing is pending, so nothing it could still say concerns the next worker.
     w.removeAllListeners();
@@ -225,6 +239,10 @@ export class Checkpointer {
         return this.idle();
       }
       if (!m.ok) this.log.warn({ op: m.op, error: m.error }, 'outbox housekeeping failed');
+      if (m.op === 'vacuum') {
+        this.vacuuming = false;
+        return this.idle();
+      }
       if (m.op === 'delete') this.finishDelete(m.ok);
       else { this.last = m; this.ended(); }
       this.idle();
@@ -233,6 +251,7 @@ export class Checkpointer {
       this.log.warn({ err }, 'outbox housekeeping worker failed');
       if (this.worker === w) this.worker = undefined;
       this.finishDelete(false);
+      this.vacuuming = false;
       this.ended();
       this.failReads(err);
     });

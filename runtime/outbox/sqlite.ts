@@ -62,8 +62,10 @@ export const GROUP_MAX_BYTES = 1 << 20;
 const MAINTENANCE_EVERY_MS = 1000;
 /** Acked rows deleted per transaction: a few ms of main-thread work, then the loop breathes. */
 const DELETE_CHUNK = 1000;
-/** Acked rows wait at most this long to be deleted (scheduleDelete). */
+/** Acked rows are deleted once acks have been quiet this long (scheduleDelete)... */
 const DELETE_DELAY_MS = 1000;
+/** ...or at the latest this long after the first of them. */
+const DELETE_MAX_DELAY_MS = 10_000;
 /** Free space is read (statfs) at most this often for stats(). */
 const STATFS_EVERY_MS = 1000;
 
@@ -109,6 +111,8 @@ class SqliteStore implements SqliteOutbox {
   /** Bytes acked and not deleted yet (deleted in bulk, scheduleDelete). */
   private ackedBytesPending = 0;
   private deleteIdle: NodeJS.Timeout | undefined;
+  /** When the oldest ack not yet deleted arrived (performance.now), for DELETE_MAX_DELAY_MS. */
+  private deleteFirstPending: number | undefined;
   /** Writes wait for the worker's checkpoint (the WAL passed its limit). */
   private gated = false;
   private readonly gateWaiting = new Set<'drain' | 'delete'>();
@@ -463,16 +467,21 @@ class SqliteStore implements SqliteOutbox {
     if (this.deleting || this.closed || this.diskFull || this.ackedSeq <= this.deletedSeq || this.checkpointer.busyDeleting()) return;
     const lowSpace = this.free !== undefined && this.free < 3 * this.reserve.bytes + 4 * this.walLimit;
     if (this.ackedBytesPending < this.opts.maxBytes / 4 && !lowSpace) {
-      if (!this.deleteIdle) {
-        this.deleteIdle = setTimeout(() => { this.deleteIdle = undefined; this.deleteNow(); }, DELETE_DELAY_MS);
-        this.deleteIdle.unref();
-      }
+      // While acks keep coming (a backlog draining), wait for a quiet second: the delete then
+      // does not compete with the drain for the CPU. A steady trickle still deletes every 10 s.
+      const now = performance.now();
+      this.deleteFirstPending ??= now;
+      clearTimeout(this.deleteIdle);
+      const wait = Math.min(DELETE_DELAY_MS, Math.max(0, this.deleteFirstPending + DELETE_MAX_DELAY_MS - now));
+      this.deleteIdle = setTimeout(() => { this.deleteIdle = undefined; this.deleteNow(); }, wait);
+      this.deleteIdle.unref();
       return;
     }
     this.deleteNow();
   }
 
   private deleteNow(): void {
+    this.deleteFirstPending = undefined;
     if (this.deleting || this.closed || this.diskFull || this.ackedSeq <= this.deletedSeq || this.checkpointer.busyDeleting()) return;
     clearTimeout(this.deleteIdle);
     this.deleteIdle = undefined;
@@ -677,7 +686,7 @@ class SqliteStore implements SqliteOutbox {
   private maintain(force: boolean): void {
     this.lastMaintenance = performance.now();
     try {
-      maintainFile(this.db, force);
+      maintainFile(this.db, force, (pages) => this.checkpointer.vacuum(pages));
     } catch (err) {
       if (!isBusy(err as Error)) this.log.warn({ err }, 'outbox maintenance failed');
     }
