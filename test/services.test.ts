@@ -2,7 +2,7 @@
 // health is its own section, its commands answer over MQTT, its birth fields are announced, a
 // broken optional service degrades health without stopping the agent, and a failed start
 // unwinds everything already started (outbox closed, port freed) with a one-line cause.
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -94,7 +94,6 @@ describe('services', () => {
       const file = path.join(dir, 'counter', 'count.json');
       expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ n: 0 });
       expect(counter.ctx!.state.read('count.json')).toEqual({ n: 0 });
-      const { statSync } = await import('node:fs');
       expect(statSync(file).mode & 0o777).toBe(0o600);
       expect(statSync(path.dirname(file)).mode & 0o777).toBe(0o700);
     } finally {
