@@ -25,8 +25,9 @@ export const app: CliApp = {
 };
 
 /** Starts an agent made of the product's services (tests and embedders use this). */
-export function startWayside(opts: Omit<AgentOptions, 'services'>): Promise<Agent> {
-  return startAgent({ ...opts, services: productServices(opts.config, opts.registry) });
+export function startWayside(opts: Omit<AgentOptions, 'services'> & { registry: DriverRegistry }): Promise<Agent> {
+  const { registry, ...rest } = opts;
+  return startAgent({ ...rest, services: productServices(opts.config, registry) });
 }
 
 if (import.meta.main) runCli(process.argv.slice(2), app);

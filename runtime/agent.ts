@@ -8,7 +8,6 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createBus } from './bus.ts';
 import { createClock, correctRecordJson, type GatewayClock } from './clock.ts';
 import type { WaysideConfig } from './config/index.ts';
-import type { DriverRegistry } from './drivers.ts';
 import { AgentStartError } from './errors.ts';
 import { emitEvent } from './events.ts';
 import { createHealth, RESERVED_SECTIONS, type AgentHealth } from './health.ts';
@@ -33,8 +32,6 @@ export const WAYSIDE_VERSION: string = (
 
 export interface AgentOptions {
   config: WaysideConfig;
-  /** The driver families the config was validated against. */
-  registry: DriverRegistry;
   /** Services in start order (the composition root's list: devices, flows, ...). */
   services?: Service[];
   log?: Log;

@@ -126,7 +126,7 @@ async function main(argv: string[], app: CliApp): Promise<number> {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
-  const agent = await startAgent({ config, registry, services: app.services(config, registry), log, durableJournal: process.env.WAYSIDE_DURABLE_JOURNAL });
+  const agent = await startAgent({ config, services: app.services(config, registry), log, durableJournal: process.env.WAYSIDE_DURABLE_JOURNAL });
   await new Promise<void>((resolve) => {
     onStop = resolve;
     if (signalled) resolve();

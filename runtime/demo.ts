@@ -87,7 +87,7 @@ async function demo(opts: DemoOptions, stateDir: string): Promise<void> {
   print(`[platform] broker on mqtt://127.0.0.1:${port}, listening on wayside/v1/#`);
 
   const log = createLog({ level: process.env.WAYSIDE_LOG_LEVEL ?? 'warn', fd: 2 });
-  const agent = await startAgent({ config, registry: opts.registry, services: opts.services?.(config), log });
+  const agent = await startAgent({ config, services: opts.services?.(config), log });
   const addr = agent.http?.address();
   const where = opts.stateDir ? `state in ${stateDir}` : `state in ${stateDir} (removed at the end; keep it with --state <dir>)`;
   print(`[agent] pole-demo running; health at http://${addr?.host}:${addr?.port}/healthz, ${where}`);

@@ -68,7 +68,7 @@ describe('services', () => {
     const order: string[] = [];
     const counter = counterService(order);
     const broken: Service = { name: 'broken', start: async () => { throw new Error('no camera attached'); }, stop: async () => { order.push('broken stop'); } };
-    const agent = await startAgent({ config: config(dir), registry, services: [counter, broken], log: silentLog() });
+    const agent = await startAgent({ config: config(dir), services: [counter, broken], log: silentLog() });
     try {
       const birth = await platform.waitFor((m) => m.topic === 'wayside/v1/svc-gw/state' && m.payload.online === true);
       expect(birth.payload.counter).toEqual({ max: 10 });
@@ -106,7 +106,7 @@ describe('services', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'wayside-svc-'));
     const mk = (name: string): Service => ({ name, start: async () => {}, stop: async () => {} });
     for (const names of [['outbox'], ['Flows'], ['a', 'a']]) {
-      await expect(startAgent({ config: config(dir), registry, services: names.map(mk), log: silentLog() })).rejects.toThrow(AgentStartError);
+      await expect(startAgent({ config: config(dir), services: names.map(mk), log: silentLog() })).rejects.toThrow(AgentStartError);
     }
     expect(existsSync(path.join(dir, 'outbox.db'))).toBe(false);
   });
@@ -118,7 +118,7 @@ describe('a failed start', () => {
     const order: string[] = [];
     const counter = counterService(order);
     const required: Service = { name: 'models', required: true, start: async () => { throw new Error('model file missing: /x/yolo.onnx'); }, stop: async () => {} };
-    const err = await startAgent({ config: config(dir, '', 'unwind-gw'), registry, services: [counter, required], log: silentLog() }).catch((e: unknown) => e);
+    const err = await startAgent({ config: config(dir, '', 'unwind-gw'), services: [counter, required], log: silentLog() }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AgentStartError);
     expect((err as Error).message).toBe('models: model file missing: /x/yolo.onnx');
     expect(order).toEqual(['counter start', 'counter stop']);
@@ -138,7 +138,7 @@ describe('a failed start', () => {
       const cfg = config(dir, '', 'port-gw');
       cfg.http.port = port;
       const order: string[] = [];
-      const err = await startAgent({ config: cfg, registry, services: [counterService(order)], log: silentLog() }).catch((e: unknown) => e);
+      const err = await startAgent({ config: cfg, services: [counterService(order)], log: silentLog() }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(AgentStartError);
       expect((err as Error).message).toMatch(new RegExp(`^http server on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
       expect(order).toEqual([]); // services start after the HTTP server
@@ -151,7 +151,7 @@ describe('a failed start', () => {
   it('names a state directory that cannot be created', async () => {
     const cfg = config(mkdtempSync(path.join(os.tmpdir(), 'wayside-svc-')), '', 'state-gw');
     cfg.gateway.stateDir = '/proc/wayside-cannot-exist';
-    const err = await startAgent({ config: cfg, registry, log: silentLog() }).catch((e: unknown) => e);
+    const err = await startAgent({ config: cfg, log: silentLog() }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AgentStartError);
     expect((err as Error).message).toMatch(/^state directory \/proc\/wayside-cannot-exist: .*(ENOENT|EACCES|EROFS)/);
   });
