@@ -64,6 +64,8 @@ export function createDevicesService(registry: DriverRegistry): DevicesService {
     return h;
   };
 
+  const list = (): DeviceInfo[] => [...entries.values()].map((e) => ({ id: e.config.id, driver: e.config.driver, ...(e.points ? { points: e.points } : {}) }));
+
   const write = async (device: string, point: string, value: unknown): Promise<void> => {
     const d = entries.get(device);
     if (!d) throw new WriteError('unknown_device', `unknown device "${device}"`);
@@ -80,7 +82,7 @@ export function createDevicesService(registry: DriverRegistry): DevicesService {
   return {
     name: 'devices',
     write,
-    list: () => [...entries.values()].map((e) => ({ id: e.config.id, driver: e.config.driver, ...(e.points ? { points: e.points } : {}) })),
+    list,
 
     async start(ctx: ServiceCtx) {
       log = ctx.log;
@@ -153,9 +155,7 @@ export function createDevicesService(registry: DriverRegistry): DevicesService {
       },
     }),
 
-    birth: () => ({
-      devices: [...entries.values()].map((e) => ({ id: e.config.id, driver: e.config.driver, ...(e.points ? { points: e.points } : {}) })),
-    }),
+    birth: () => ({ devices: list() }),
   };
 }
 

@@ -1,7 +1,6 @@
 // The recorder is the one bus consumer that writes to the outbox: summaries, events, and
 // the raw readings of points whose publish mode is 'raw' or 'both'. It gathers everything
 // emitted in one tick into one append (the outbox group-commits on top of that).
-import { newId } from './ids.ts';
 import type { PointPolicy } from './summarizer.ts';
 import type { Bus, Log, Outbox, OutRecord } from './types.ts';
 
@@ -14,9 +13,9 @@ export interface RecorderDeps {
   onDurable?: () => void;
   /**
    * Record ids, stamped from the agent clock (ctx.newId). Never from the record's own ts: one
-   * bad payload timestamp would push every later id into the future. Default: host time.
+   * bad payload timestamp would push every later id into the future.
    */
-  newId?: () => string;
+  newId: () => string;
   /** Diagnostics: called with every batch once durable (the crash test journals ids with it). */
   journal?: (records: OutRecord[]) => void;
 }
@@ -35,7 +34,6 @@ export function createRecorder(deps: RecorderDeps): Recorder {
   let scheduled = false;
   const inFlight = new Set<Promise<void>>();
   const counts = { recorded: 0, durable: 0, failed: 0 };
-  const id = deps.newId ?? (() => newId());
 
   const push = (rec: OutRecord) => {
     pending.push(rec);
@@ -69,12 +67,12 @@ export function createRecorder(deps: RecorderDeps): Recorder {
 
   return {
     start() {
-      deps.bus.on('summary', 'recorder', (s) => push({ id: id(), kind: 'summary', ts: s.end, body: s }));
+      deps.bus.on('summary', 'recorder', (s) => push({ id: deps.newId(), kind: 'summary', ts: s.end, body: s }));
       deps.bus.on('event', 'recorder', (e) => push({ id: e.id, kind: 'event', ts: e.ts, body: e }));
       deps.bus.on('reading', 'recorder', (r) => {
         const mode = deps.policy(r.device, r.point).mode;
         if (mode === 'raw' || mode === 'both' || typeof r.value === 'string') {
-          push({ id: id(), kind: 'reading', ts: r.ts, body: r });
+          push({ id: deps.newId(), kind: 'reading', ts: r.ts, body: r });
         }
       });
     },
