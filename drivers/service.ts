@@ -103,7 +103,7 @@ export function createDevicesService(registry: DriverRegistry): DevicesService {
           try {
             const def = registry.get(device.driver);
             if (!def) throw new Error(`unknown driver "${device.driver}"`);
-            e.instance = await def.create(device, { bus: ctx.bus, clock: ctx.clock, newId: ctx.newId, log: dlog });
+            e.instance = await def.create(device, { bus: ctx.bus, clock: ctx.clock, newId: ctx.newId, log: dlog, state: ctx.state.sub(device.id) });
           } catch (err) {
             e.error = errorText(err);
             dlog.error({ err: e.error }, 'device could not be created');

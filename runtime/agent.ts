@@ -141,7 +141,16 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       sections: () => running.filter((s) => s.health).map((s) => ({ name: s.name, health: () => s.health!() })),
       problems: () => [...failed].map(([name, err]) => `${name} failed to start: ${err}`),
     });
-    const metrics = createMetrics(snapshot);
+    const metrics = createMetrics(snapshot, () =>
+      running.flatMap((s) => {
+        try {
+          return s.metrics?.() ?? [];
+        } catch (err) {
+          log.warn({ err, service: s.name }, 'service metrics failed');
+          return [];
+        }
+      }),
+    );
     const http = config.http.enabled
       ? await step(`http server on ${config.http.host}:${config.http.port}`, () => startHttp({ host: config.http.host, port: config.http.port }, { log, health: snapshot, metrics }), (h) => h.close())
       : undefined;

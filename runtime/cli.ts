@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { startAgent, WAYSIDE_VERSION } from './agent.ts';
 import { ConfigError, formatIssue, parseDuration, readConfig, stateDirProblem, type DevicesCheck, type WaysideConfig } from './config/index.ts';
 import { createDriverRegistry, type DriverDefinition, type DriverRegistry } from './drivers.ts';
+import type { z } from 'zod';
 import { AgentStartError } from './errors.ts';
 import { createLog } from './log.ts';
 import type { Service } from './service.ts';
@@ -19,6 +20,8 @@ export interface CliApp {
    * by the config loader for `check`, `run` and `demo`; issues name the device by index.
    */
   configChecks?: DevicesCheck[];
+  /** Top-level config sections the product's services own (see DriverRegistry.sections). */
+  configSections?(): Record<string, z.ZodType>;
 }
 
 const USAGE = `wayside ${WAYSIDE_VERSION} - edge agent for sensing gateways and smart lamp poles
@@ -90,7 +93,7 @@ async function main(argv: string[], app: CliApp): Promise<number> {
   if (!cmd) throw new UsageError('missing command');
   if (!['run', 'check', 'demo'].includes(cmd)) throw new UsageError(`unknown command "${cmd}"`);
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-  const registry = createDriverRegistry(app.drivers());
+  const registry = createDriverRegistry(app.drivers(), { sections: app.configSections?.() });
   const checks = app.configChecks;
 
   if (cmd === 'demo') {

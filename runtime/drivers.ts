@@ -63,11 +63,24 @@ export interface DriverRegistry {
   register(def: DriverDefinition): void;
   get(name: string): DriverDefinition | undefined;
   list(): DriverDefinition[];
+  /**
+   * Top-level config sections owned by the product's services (`models:`, `modbusServer:`),
+   * each a zod schema that applies its own defaults (`.prefault({})` when the section may be
+   * absent). The config loader adds them to the file's schema; services read them with
+   * `configSection(config, name)`.
+   */
+  sections(): Record<string, z.ZodType>;
 }
 
-export function createDriverRegistry(defs: DriverDefinition[] = []): DriverRegistry {
+export interface RegistryOptions {
+  sections?: Record<string, z.ZodType>;
+}
+
+export function createDriverRegistry(defs: DriverDefinition[] = [], opts: RegistryOptions = {}): DriverRegistry {
   const byName = new Map<string, DriverDefinition>();
+  const sections = { ...opts.sections };
   const registry: DriverRegistry = {
+    sections: () => sections,
     register(def) {
       if (byName.has(def.name)) throw new Error(`driver "${def.name}" registered twice`);
       byName.set(def.name, def);

@@ -3,6 +3,7 @@
 // scrape already reports the process since start (CPU seconds, loop delay since agent start).
 // Counters end in `_total` and are typed counter; levels are gauges.
 import type { AgentHealth } from './health.ts';
+import type { ServiceMetric } from './service.ts';
 import type { DeviceHealth } from './types.ts';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -15,11 +16,11 @@ export interface Metrics {
   text(): Promise<string>;
 }
 
-export function createMetrics(snapshot: () => AgentHealth): Metrics {
-  return { contentType: METRICS_CONTENT_TYPE, text: async () => exposition(snapshot()) };
+export function createMetrics(snapshot: () => AgentHealth, extra: () => ServiceMetric[] = () => []): Metrics {
+  return { contentType: METRICS_CONTENT_TYPE, text: async () => exposition(snapshot(), extra()) };
 }
 
-export function exposition(h: AgentHealth): string {
+export function exposition(h: AgentHealth, extra: ServiceMetric[] = []): string {
   const out: string[] = [];
   const metric = (name: string, type: 'gauge' | 'counter', help: string, samples: Sample[] | number | undefined) => {
     const list: Sample[] = typeof samples === 'number' ? [[{}, samples]] : (samples ?? []);
@@ -84,6 +85,7 @@ export function exposition(h: AgentHealth): string {
   );
   metric('device_readings_total', 'counter', 'readings produced since start', per((d) => d.readings));
   metric('device_last_reading_timestamp_seconds', 'gauge', 'wall time of the last reading', per((d) => (d.lastReadingTs ? d.lastReadingTs / 1000 : undefined)));
+  for (const m of extra) metric(m.name, m.type, m.help, m.samples);
   return out.join('\n') + '\n';
 }
 

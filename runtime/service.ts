@@ -19,6 +19,14 @@ export interface ServiceHealth {
   problems: string[];
 }
 
+/** One metric family a service exposes on /metrics. */
+export interface ServiceMetric {
+  name: string;
+  type: 'gauge' | 'counter';
+  help: string;
+  samples: [Record<string, string>, number][];
+}
+
 /** What a service offers other parts of the agent (the composition root passes it on). */
 export interface ServiceCtx {
   bus: Bus;
@@ -47,6 +55,8 @@ export interface Service {
   /** Stops within the agent's stop budget; called in reverse start order, also after a failed start. */
   stop(): Promise<void>;
   health?(): ServiceHealth;
+  /** Its own families for `/metrics` (names without the `wayside_` prefix, e.g. `model_latency_seconds`). */
+  metrics?(): ServiceMetric[];
   /** Commands this service serves on `{prefix}/{gw}/cmd/{name}`. */
   commands?(): Record<string, ServiceCommand>;
   /** What the service adds to the retained birth message (e.g. the devices and their points). */

@@ -1,5 +1,6 @@
 // Core vocabulary of the data path (see ARCHITECTURE.md). Every module speaks these types.
 import type { Logger } from 'pino';
+import type { StateDir } from './state.ts';
 
 export type Quality = 'good' | 'uncertain' | 'bad';
 export type Severity = 'info' | 'warning' | 'critical';
@@ -175,6 +176,12 @@ export interface Ctx {
   clock: Clock;
   /** A fresh sortable record id stamped from `clock` (never from a payload's timestamp). */
   newId(): string;
+  /**
+   * Drivers only: the device's own state directory (`<stateDir>/devices/<device id>`, made on
+   * first write) for what must survive a restart (LoRaWAN frame counters, evidence). Absent in
+   * bare harnesses that give none.
+   */
+  state?: StateDir;
 }
 
 export type DeviceState = 'starting' | 'online' | 'degraded' | 'offline' | 'stopped';

@@ -4,6 +4,7 @@
 #   socat      - virtual serial port pairs for serial / RS-485 driver tests
 #   ffmpeg     - real video decoding for camera tests
 #   openssl    - test CA and certificates for TLS tests
+#   fonts-wqy-microhei - Chinese glyphs for the OCR tests (text rendered by the test, read back)
 # Idempotent and quiet when everything is present. Runs before `npm test`.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 

@@ -3,6 +3,7 @@ export { ConfigError, formatIssue, loadConfig, parseConfig, readConfig, type Con
 export { stateDirProblem } from './dirs.ts';
 export {
   configSchema,
+  configSection,
   type ClockTrust,
   type DeviceConfig,
   type FlowsConfig,

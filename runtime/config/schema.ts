@@ -368,9 +368,27 @@ function buildSchema(registry: DriverRegistry) {
       devices: z.array(deviceSchema(registry), { error: expected('a list of devices') }).default([]),
       rules: z.array(ruleSchema(), { error: expected('a list of rules') }).default([]),
       flows: flowsSchema().prefault({}),
+      ...productSections(registry),
     },
     { error: expected('a mapping') },
   );
+}
+
+/** The services' own sections; a name the framework already uses is refused. */
+function productSections(registry: DriverRegistry): Record<string, z.ZodType> {
+  const out: Record<string, z.ZodType> = {};
+  for (const [name, schema] of Object.entries(registry.sections())) {
+    if (FRAMEWORK_SECTIONS.includes(name)) throw new Error(`config section "${name}" is the framework's own`);
+    out[name] = schema;
+  }
+  return out;
+}
+
+const FRAMEWORK_SECTIONS = ['version', 'gateway', 'log', 'http', 'clock', 'outbox', 'uplink', 'defaults', 'devices', 'rules', 'flows'];
+
+/** A service's own top-level section, as its schema parsed it (the composition root registered it). */
+export function configSection<T>(config: WaysideConfig, name: string): T | undefined {
+  return (config as unknown as Record<string, unknown>)[name] as T | undefined;
 }
 
 export type RawConfig = z.output<ReturnType<typeof buildSchema>>;
