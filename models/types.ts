@@ -251,6 +251,33 @@ export interface EvidenceStore {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Inside models/: the parts the service composes (each file owns one)
+
+/** A detection model ready to run (models/engine.ts + models/yolo.ts). */
+export interface Detector {
+  readonly model: string;
+  /** Class names by class id. */
+  readonly classes: string[];
+  /**
+   * Detections on the whole frame, or only inside the given normalized regions (each cropped and
+   * scaled to the model input; results mapped back to the whole frame, NMS across regions).
+   */
+  detect(frame: RgbFrame, regions?: Box[], thresholds?: Record<string, number>): Promise<Detection[]>;
+}
+
+/** PaddleOCR text detection + recognition (models/ocr.ts). */
+export interface TextReader {
+  read(frame: RgbFrame, region?: Box): Promise<TextResult[]>;
+}
+
+// Factories (one file each; the service wires them):
+//   models/pipeline.ts  createPipeline(camera: string, cfg: CameraAnalyticsConfig, deps: { detector?: Detector; text?: TextReader; log?: Log }): Pipeline
+//   models/audio.ts     createSoundAnalyzer(cfg: AudioConfig): SoundAnalyzer
+//   models/evidence.ts  createEvidenceStore(dir: string, cfg: EvidenceConfig, log?: Log): EvidenceStore
+//   models/ocr.ts       createTextReader(opts: { detModel: string; recModel: string; dictFile: string; session?: (path: string) => Promise<InferenceSession> }): TextReader
+//   models/engine.ts    createEngine(opts: { threads: number; log: Log }): Engine  (shared sessions, sha256 check, stats)
+
+// ---------------------------------------------------------------------------------------------
 // What the models service offers the camera driver, the flows and the CLI
 
 export interface ModelsAccess {
