@@ -22,7 +22,15 @@ export interface CliApp {
   configChecks?: DevicesCheck[];
   /** Top-level config sections the product's services own (see DriverRegistry.sections). */
   configSections?(): Record<string, z.ZodType>;
+  /**
+   * The product's own verbs (`wayside models list`): each gets the arguments after its name and
+   * parses its own flags; returns the exit code. A thrown `CliUsageError` prints usage, exit 2.
+   */
+  verbs?: Record<string, { usage: string; run(argv: string[]): Promise<number> }>;
 }
+
+/** A mistake on a product verb's command line: one line on stderr, exit 2. */
+export class CliUsageError extends Error {}
 
 const USAGE = `wayside ${WAYSIDE_VERSION} - edge agent for sensing gateways and smart lamp poles
 
@@ -78,12 +86,19 @@ function parse(argv: string[]) {
   }
 }
 
+function usage(app: CliApp): string {
+  const extra = Object.values(app.verbs ?? {}).map((v) => v.usage.replace(/\n$/, '') + '\n').join('');
+  return USAGE.replace('  wayside version', `${extra}  wayside version`);
+}
+
 async function main(argv: string[], app: CliApp): Promise<number> {
+  const verb = argv[0] !== undefined ? app.verbs?.[argv[0]] : undefined;
+  if (verb) return verb.run(argv.slice(1));
   const { positionals, values } = parse(argv);
   const cmd = positionals[0];
 
   if (values.help || cmd === 'help') {
-    process.stdout.write(USAGE);
+    process.stdout.write(usage(app));
     return 0;
   }
   if (values.version || cmd === 'version') {
@@ -164,7 +179,11 @@ export function runCli(argv: string[], app: CliApp): void {
         process.exit(1);
       }
       if (err instanceof UsageError) {
-        process.stderr.write(`wayside: ${err.message}\n\n${USAGE}`);
+        process.stderr.write(`wayside: ${err.message}\n\n${usage(app)}`);
+        process.exit(2);
+      }
+      if (err instanceof CliUsageError) {
+        process.stderr.write(`wayside: ${err.message}\n`);
         process.exit(2);
       }
       // An operating-system refusal (port in use, permission denied) is the operator's to fix:
