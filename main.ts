@@ -19,8 +19,7 @@ export function productServices(_config: WaysideConfig, registry: DriverRegistry
 }
 
 export const app: CliApp = {
-  drivers: builtinDrivers,
-  services: productServices,
+  product: () => ({ drivers: builtinDrivers(), services: productServices }),
   configChecks: [checkSharedPorts],
 };
 
