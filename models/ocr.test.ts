@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inkBox, renderLines, renderText, whiteFrame } from '../test/support/models/text-image.ts';
+import { inkBox, renderLines, renderSvg, renderText, whiteFrame } from '../test/support/models/text-image.ts';
 import { createTextReader, normalizePlate } from './ocr.ts';
 import type { Box, TextReader } from './types.ts';
 
@@ -70,6 +70,20 @@ describe('createTextReader (PP-OCRv4)', () => {
     expect(res[0].confidence).toBeGreaterThan(0.8);
     expect(normalizePlate(res[0].text)).toBe('沪A12345');
     expectAround(res[0].box, inkBox(frame)!);
+  });
+
+  it('reads a small blue plate (white characters, 90 px wide) inside a vehicle region of a scene', async () => {
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="640" height="360"><rect width="100%" height="100%" fill="#556"/>` +
+      `<rect x="200" y="150" width="260" height="150" fill="#aaa"/>` +
+      `<rect x="260" y="240" width="90" height="29" rx="3" fill="#1a4fb0" stroke="#fff" stroke-width="1.5"/>` +
+      `<text x="305" y="261" text-anchor="middle" font-family="WenQuanYi Micro Hei" font-size="18" fill="#fff">沪A·12345</text></svg>`;
+    const frame = await renderSvg(svg, 640, 360);
+    const res = await reader.read(frame, { x: 200 / 640, y: 150 / 360, w: 260 / 640, h: 150 / 360 });
+    expect(res).toHaveLength(1);
+    expect(normalizePlate(res[0].text)).toBe('沪A12345');
+    expect(res[0].confidence).toBeGreaterThan(0.8);
+    const plate: Box = { x: 260 / 640, y: 240 / 360, w: 90 / 640, h: 29 / 360 };
+    expectAround(res[0].box, { x: plate.x + 0.01, y: plate.y + 0.01, w: plate.w - 0.02, h: plate.h - 0.02 });
   });
 
   it('returns lines top to bottom and left to right', async () => {

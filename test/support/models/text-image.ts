@@ -54,6 +54,11 @@ export async function renderLines(items: TextItem[], size: { width: number; heig
   return rasterize(`<svg xmlns="http://www.w3.org/2000/svg" width="${size.width}" height="${size.height}"><rect width="100%" height="100%" fill="#fff"/>${texts.join('')}</svg>`, size.width, size.height);
 }
 
+/** Any SVG scene (width×height) as an RGB frame: plates on cars, signs on walls. */
+export async function renderSvg(svg: string, width: number, height: number): Promise<RgbFrame> {
+  return rasterize(svg, width, height);
+}
+
 async function rasterize(svg: string, width: number, height: number): Promise<RgbFrame> {
   const { data, info } = await sharp(Buffer.from(svg)).flatten({ background: '#fff' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   if (info.width !== width || info.height !== height || info.channels !== 3) {
