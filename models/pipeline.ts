@@ -16,7 +16,7 @@
 // Readings, each point at most once per second (on the first frame a second after the last
 // emission, all points together; a change is thus reported within a second, a steady value
 // once a second; exact transitions are in the events): `fps` (frames processed per second),
-// `motion` (largest changed fraction of the small image since the last emission), and with a
+// `motion` (largest changed fraction of the small image over the frames since the last emission), and with a
 // detector `zone.<zone>.<class>` and `line.<line>.<direction>` (see analytics/zones.ts, lines.ts).
 //
 // Plates (cfg.plates and a TextReader): `region`: the region is read at most once a second
@@ -37,7 +37,7 @@ import { intersection, round, roundBox, toAspect, union } from './geometry.ts';
 import { createMotion } from './motion.ts';
 import { createTracker, type TrackFrame, type TrackState } from './tracker.ts';
 import type {
-  AnalyticEvent, AnalyticReading, Box, CameraAnalyticsConfig, Detection, Detector, FrameResult, Pipeline, RgbFrame, TextReader,
+  AnalyticEvent, AnalyticReading, Box, CameraAnalyticsConfig, Detection, Detector, FrameResult, Pipeline, RgbFrame, TextReader, Track,
 } from './types.ts';
 
 export const MAX_REGIONS = 4;
@@ -57,6 +57,11 @@ export interface PipelineDeps {
  * Detector regions for the motion boxes of a W×H frame: grown to `aspect` (w/h in pixels) and
  * a minimum size, overlapping ones merged; undefined = run on the whole frame.
  */
+/** A copy of a live track for the frame result (the tracker keeps updating its own). */
+function snapshot(t: TrackState): Track {
+  return { id: t.id, label: t.label, box: { ...t.box }, score: t.score, firstMono: t.firstMono, lastMono: t.lastMono, path: t.path.map((p) => ({ ...p })) };
+}
+
 export function motionRegions(boxes: readonly Box[], W: number, H: number, aspect = 1): Box[] | undefined {
   const minSide = Math.min(W, H) / 3;
   let regions = boxes.map((b) => toAspect(b, aspect, W, H, minSide));
@@ -230,13 +235,13 @@ export function createPipeline(camera: string, cfg: CameraAnalyticsConfig, deps:
         if (detector) readings.push(...zones.readings(), ...lines.readings());
         tickMono = frame.mono;
         tickFrames = 1;
-        tickMotion = m.fraction;
+        tickMotion = 0;
       }
       last = { mono: frame.mono, ts: frame.ts };
       st.lastLatencyMs = round(performance.now() - started, 2);
       return {
         frame: { seq: frame.seq, ts: frame.ts, mono: frame.mono },
-        motion: round(m.fraction, 5), inferred, regions, detections, tracks, events, readings,
+        motion: round(m.fraction, 5), inferred, regions, detections, tracks: tracks.map(snapshot), events, readings,
       };
     },
     close() {
