@@ -11,7 +11,8 @@
 //   - while tracks are alive, the whole frame at least every motion.fullFrameEverySeconds
 //     (tracks of still objects outside the motion regions are refreshed there, not missed);
 //   - a static scene with no live track: no inference at all.
-// Without a detector only the motion stage and falling objects run.
+// Without a detector only the motion stage and falling objects run. One motion stage serves
+// both; its pixel threshold is falling.threshold when set, else motion.threshold.
 //
 // Readings, each point at most once per second (on the first frame a second after the last
 // emission, all points together; a change is thus reported within a second, a steady value
