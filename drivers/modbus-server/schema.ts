@@ -71,9 +71,24 @@ const registerSchema = section({
   }).optional().describe('register holding the age of the value, saturating at 65535 (same table)'),
   staleAfter: about(duration('1s', '30d'), 'older than this -> quality 3 (default: the section\'s staleAfter, else the device\'s offlineAfter)').optional(),
   writable: bool().default(false).describe('a client may write the point through this holding mapping (fc6/fc16); default false'),
+}).superRefine((r, ctx) => {
+  for (const issue of registerIssues(r)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message, input: undefined });
 });
 
-type RegisterInput = z.output<typeof registerSchema>;
+interface RegisterInput {
+  point: string;
+  table: ServerTable;
+  address: number;
+  type: PointType;
+  order: Order;
+  length?: number;
+  scale: number;
+  offset: number;
+  quality?: { address: number };
+  age?: { address: number; unit: (typeof AGE_UNITS)[number] };
+  staleAfter?: number;
+  writable: boolean;
+}
 
 const hostField = z
   .string({ error: expected('an IP address of this gateway, like "127.0.0.1" or "10.0.0.5"') })
@@ -97,16 +112,16 @@ export const modbusServerSection = section({
   maxClients: int(1, 1000).default(8).describe('connections open at once; more are disconnected at once (default 8)'),
   idleTimeout: about(duration('1s', '1d'), 'a client silent this long is disconnected').prefault('5m'),
   staleAfter: about(duration('1s', '30d'), 'a value older than this has quality 3 (default: its device\'s offlineAfter)').optional(),
-  registers: z.array(registerSchema, { error: expected('a list of register mappings') }).default([]).describe('points served and where'),
+  registers: z.array(registerSchema, { error: expected('a list of register mappings') })
+    .superRefine((regs, ctx) => {
+      for (const issue of overlapIssues(regs)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message, input: undefined });
+    })
+    .default([]).describe('points served and where'),
 })
   .superRefine((s, ctx) => {
     if (s.enabled && s.registers.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['registers'], message: 'expected at least one register mapping when enabled', input: s.registers });
     }
-    s.registers.forEach((r, i) => {
-      for (const issue of registerIssues(r)) ctx.addIssue({ code: 'custom', path: ['registers', i, ...issue.path], message: issue.message, input: undefined });
-    });
-    for (const issue of overlapIssues(s.registers)) ctx.addIssue({ code: 'custom', path: ['registers', ...issue.path], message: issue.message, input: undefined });
   })
   .transform((s): ModbusServerConfig => ({
     enabled: s.enabled,

@@ -194,6 +194,7 @@ modbusServer:
     { point: 'meter-3/door', table: 'holding', address: 1020, type: 'bool' },
     { point: 'meter-3/voltage', table: 'input', address: 0, type: 'float32', quality: { address: 2 }, age: { address: 3, unit: 'min' } },
     { point: 'pole/lamp_level', table: 'holding', address: 2000, writable: true },
+    { point: 'pole/lamp_level', table: 'holding', address: 2001, type: 'int16', scale: 0.5, writable: true },
     { point: 'pole/lamp_level', table: 'holding', address: 2002, type: 'float32', writable: true },
     { point: 'meter-3/setpoint', table: 'holding', address: 2010, type: 'int16', writable: true },
     { point: 'pole/temperature', table: 'holding', address: 2020, type: 'float32', quality: { address: 2022 } },
@@ -290,14 +291,20 @@ describe('modbus server', () => {
     expect(await exceptionOf(c.writeRegister(2022, 0))).toBe(2); // a quality register
     expect(await exceptionOf(c.writeRegister(2002, 0x4000))).toBe(2); // half of a float32
     expect(await exceptionOf(c.writeRegister(7000, 1))).toBe(2); // unmapped
+    // One fc16 over two mappings: both checked before either is written, then in address order.
+    expect(await exceptionOf(c.writeRegisters(2001, [40, 0x4000]))).toBe(2); // int16 whole, float32 half
     expect(h.writes.length).toBe(n); // none of them reached a device
+    await c.writeRegisters(2000, [10, 40]); // lamp 10, then 40 * 0.5 = 20
+    expect(h.writes.slice(n)).toEqual([{ device: 'pole', point: 'lamp_level', value: 10 }, { device: 'pole', point: 'lamp_level', value: 20 }]);
     // The test driver has no write: the devices service refuses, the client gets exception 4.
     expect(await exceptionOf(c.writeRegister(2010, 0xfffe))).toBe(4);
     expect(h.writes.at(-1)).toEqual({ device: 'meter-3', point: 'setpoint', value: -2 });
     const s = h.server.health!().section as { writes: Record<string, number> };
-    expect(s.writes).toEqual({ ok: 2, refused: 5, failed: 1 });
-    // Still serving after all that: the sim reported the 55.5 it was set to.
-    expect((await pollUntil(() => c.readHoldingRegisters(2002, 2), (r) => r.buffer.readFloatBE(0) === 55.5)).buffer.readFloatBE(0)).toBe(55.5);
+    expect(s.writes).toEqual({ ok: 3, refused: 6, failed: 1 });
+    // Still serving after all that: the sim reported the 20 it was set to last, in all three mappings.
+    const r = await pollUntil(() => c.readHoldingRegisters(2000, 4), (x) => x.data[0] === 20);
+    expect(r.data.slice(0, 2)).toEqual([20, 40]);
+    expect(r.buffer.readFloatBE(4)).toBe(20);
   });
 
   it('closes connections from outside the allow-list and beyond maxClients at once; stop() frees the port', async () => {
