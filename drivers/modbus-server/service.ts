@@ -198,7 +198,13 @@ export function createModbusServerService(deps: ModbusServerDeps): ModbusServerS
         return;
       }
       const c = cfg;
-      const check = checkMappings(ctx.config, c.registers, deps.points?.());
+      let running: DevicePoints[] | undefined;
+      try {
+        running = deps.points?.();
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'device points unavailable: mapped point names are not checked');
+      }
+      const check = checkMappings(ctx.config, c.registers, running);
       if (check.errors.length) throw new Error(`modbus server not started: ${check.errors.join('; ')}`);
       for (const w of check.warnings) log.warn(w);
       const offlineAfter = new Map(ctx.config.devices.map((d) => [d.id, d.offlineAfter]));
