@@ -49,17 +49,25 @@ export function createRegistry(opts: RegistryOptions): ModelRegistry {
   const dir = path.resolve(opts.dir);
   let installed = new Map<string, ModelInfo>();
   let problems: string[] = [];
-  let scanned = false;
+  let scannedAt: number | undefined; // the directory's mtime at the last scan (-1: missing)
   const builtins = opts.builtins === false ? [] : builtinModels();
 
+  const dirMtime = () => {
+    try {
+      return statSync(dir).mtimeMs;
+    } catch {
+      return -1;
+    }
+  };
   const scan = () => {
+    scannedAt = dirMtime();
     const r = scanDir(dir);
     installed = r.models;
     problems = r.problems;
-    scanned = true;
   };
+  // Models copied in by hand appear without a restart: a new folder changes the directory's mtime.
   const all = (): Map<string, ModelInfo> => {
-    if (!scanned) scan();
+    if (scannedAt === undefined || dirMtime() !== scannedAt) scan();
     const m = new Map<string, ModelInfo>();
     for (const b of builtins) m.set(b.name, b.info());
     for (const [n, i] of installed) if (!m.has(n)) m.set(n, i);
@@ -69,9 +77,14 @@ export function createRegistry(opts: RegistryOptions): ModelRegistry {
   return {
     dir,
     list: () => [...all().values()].sort((a, b) => a.name.localeCompare(b.name)),
-    get: (name) => all().get(name),
+    get: (name) => {
+      const hit = all().get(name);
+      if (hit) return hit;
+      scan(); // a manifest written into an existing folder
+      return all().get(name);
+    },
     problems: () => {
-      if (!scanned) scan();
+      all();
       return [...problems];
     },
     refresh: scan,
@@ -162,7 +175,6 @@ function scanDir(dir: string): { models: Map<string, ModelInfo>; problems: strin
     if (!existsSync(file)) continue;
     try {
       const info = readManifest(file);
-      if (info.name !== name) throw new Error(`${file}: name: "${info.name}" differs from its folder "${name}"`);
       models.set(info.name, info);
     } catch (err) {
       problems.push((err as Error).message);
@@ -180,6 +192,8 @@ export function readManifest(file: string): ModelInfo {
     throw new Error(`${file}: not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   const m = checkFields(raw, file) as ModelManifest;
+  const folder = path.basename(path.dirname(file));
+  if (m.name !== folder) throw new Error(`${file}: name: "${m.name}" differs from its folder "${folder}"`);
   if (typeof m.file !== 'string' || !m.file) throw new Error(`${file}: file: expected the .onnx file name, got ${JSON.stringify(m.file)}`);
   if (typeof m.sha256 !== 'string' || !/^[0-9a-f]{64}$/i.test(m.sha256)) throw new Error(`${file}: sha256: expected 64 hex digits, got ${JSON.stringify(m.sha256)}`);
   const onnx = path.resolve(path.dirname(file), m.file);
