@@ -158,6 +158,30 @@ describe('engine', () => {
     expect(await reg.verify('grid')).toMatchObject({ ok: false, expected: info.sha256 });
   });
 
+  it('runs concurrent detections on one detector without mixing their inputs', async () => {
+    await reg.install(fields('grid'), buildGridDetector({ size: 64, grid: 4, classes: ['person'], layout: 'yolov8' }));
+    const d = await engine.detector('grid');
+    const frames = [0, 1, 2, 3].map((i) => frame(64, 64, [{ x: i * 16, y: i * 16, w: 16, h: 16, rgb: RED }]));
+    const all = await Promise.all(frames.map((f) => d.detect(f)));
+    expect(all.map((dets) => dets.map((x) => round(x.box)))).toEqual([0, 1, 2, 3].map((i) => [[i / 4, i / 4, 0.25, 0.25]]));
+  });
+
+  it('loads the built-in PaddleOCR models (dynamic input sizes) as shared sessions', async () => {
+    const ocr = createRegistry({ dir });
+    const e = createEngine({ threads: 1, log: silentLog(), models: (n) => ocr.get(n) });
+    try {
+      const det = await e.session(ocr.get('ppocr-det')!);
+      const rec = await e.session(ocr.get('ppocr-rec')!);
+      expect(det.inputMetadata[0]).toMatchObject({ shape: [expect.any(String), 3, expect.any(String), expect.any(String)] });
+      expect(rec.inputMetadata[0]).toMatchObject({ shape: [expect.any(String), 3, 48, expect.any(String)] });
+      expect(await e.session(ocr.get('ppocr-rec')!)).toBe(rec);
+      await expect(e.detector('ppocr-det')).rejects.toThrow('model "ppocr-det" is an ocr-det model (task ocr-det), not a detector');
+      expect(e.stats().map((s) => [s.model, s.loaded])).toEqual([['ppocr-det', true], ['ppocr-rec', true]]);
+    } finally {
+      await e.close();
+    }
+  });
+
   it('reads metadata and tells ONNX from other bytes without onnxruntime', () => {
     const m = scanOnnx(buildGridDetector({ size: 64, grid: 4, classes: ['person', 'car'], layout: 'yolov8', names: true }));
     expect(m).toEqual({ metadata: { names: "{0: 'person', 1: 'car'}" } });

@@ -200,7 +200,7 @@ export function createEngine(opts: EngineOptions): Engine {
 
     async detector(name, dopts = {}) {
       const info = lookup(name);
-      if (info.task !== 'detect') throw new Error(`model "${name}" is a ${info.task} model, not a detector`);
+      if (info.task !== 'detect') throw new Error(`model "${name}" is an ${info.task} model (task ${info.task}), not a detector`);
       const loaded = await load(info);
       const d = describe(name, loaded, info, dopts.classes);
       const spec: InputSpec = { width: d.input.width, height: d.input.height, mean: info.input.mean, std: info.input.std };
