@@ -4,10 +4,13 @@
 // this service's health section; the agent runs on without flows.
 import type { Service, ServiceCtx, ServiceHealth } from '../runtime/service.ts';
 import type { FlowsHealth, FlowsHost } from './host.ts';
+import type { InferFn } from './nodes/src/red.ts';
 
 export interface FlowsServiceDeps {
   /** Writes a device point through its driver (`wayside write` nodes). */
   write(device: string, point: string, value: unknown): Promise<void>;
+  /** Detections on an encoded image: the models service's inferImage (`wayside infer` nodes); absent = no models service. */
+  infer?: InferFn;
   /** The devices and the points their drivers know (seed the per-device point cap). */
   devices?(): { id: string; points?: (string | { name: string })[] }[];
 }
@@ -50,7 +53,7 @@ export function createFlowsService(deps: FlowsServiceDeps): FlowsService {
       try {
         host = await mod.startFlows(cfg, {
           http: ctx.http, stateDir, log: ctx.log, bus: ctx.bus, clock: ctx.clock,
-          write: deps.write, health: ctx.health, newId: ctx.newId,
+          write: deps.write, infer: deps.infer, health: ctx.health, newId: ctx.newId,
           devices: () => knownPoints(ctx, deps),
           maxPointsPerDevice: ctx.config.defaults.maxPointsPerDevice,
         });
