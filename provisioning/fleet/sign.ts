@@ -35,6 +35,11 @@ export interface BundleSpec {
   /** Default 7 days. */
   ttlMs?: number;
   now?: number;
+  /**
+   * Key rotation: the new platform public key (raw base64url) the gateway pins from this bundle
+   * on; the bundle is still signed with the current (pinned) key. Default: the signing key's.
+   */
+  nextPlatformKey?: string;
 }
 
 export const DEFAULT_BUNDLE_TTL_MS = 7 * 24 * 3600_000;
@@ -46,7 +51,7 @@ export function makeBundle(privateKey: KeyObject, spec: BundleSpec): Bundle {
   const payload: BundlePayload = {
     ...(spec.site !== undefined ? { site: spec.site } : {}),
     tags: spec.tags ?? {},
-    platformKey: rawPublicKey(privateKey),
+    platformKey: spec.nextPlatformKey ?? rawPublicKey(privateKey),
     broker: Object.fromEntries(Object.entries(spec.broker).filter(([, v]) => v !== undefined)) as BrokerGrant,
     ...(spec.gatewayKey !== undefined ? { gatewayKey: spec.gatewayKey } : {}),
   };
