@@ -32,7 +32,7 @@ describe('envelopes', () => {
     expect(envelopeShapeProblem(env as never)).toBeUndefined();
     expect(envelopeSignatureOk(env, pub)).toBe(true);
     // Key order and whitespace do not matter (canonical form); values do.
-    expect(envelopeSignatureOk(JSON.parse(JSON.stringify({ sig: env.sig, payload: env.payload, ...env }, null, 2)), pub)).toBe(true);
+    expect(envelopeSignatureOk(JSON.parse(JSON.stringify(Object.fromEntries(Object.entries(env).reverse()), null, 2)), pub)).toBe(true);
     expect(envelopeSignatureOk(env, other)).toBe(false);
     for (const change of [{ gw: 'pole-2' }, { version: 1001 }, { exp: env.exp + 1 }, { cmd: 'deploy' }, { nonce: '0'.repeat(32) }]) {
       expect(envelopeSignatureOk({ ...env, ...change }, pub)).toBe(false);
