@@ -8,6 +8,9 @@ import { modbusServerSection } from './drivers/modbus-server/schema.ts';
 import { createDevicesService } from './drivers/service.ts';
 import { createFlowsService } from './flows/service.ts';
 import { createModelsService, modelsCli, modelsDir, modelsSection, type ModelsConfig, type ModelsService } from './models/index.ts';
+import { provisionVerb } from './provisioning/cli.ts';
+import { provisioningSection } from './provisioning/config.ts';
+import { createProvisioningService } from './provisioning/service.ts';
 import { startAgent, type Agent, type AgentOptions } from './runtime/agent.ts';
 import type { CliApp } from './runtime/cli.ts';
 import { CliUsageError, runCli } from './runtime/cli.ts';
@@ -18,7 +21,7 @@ import type { z } from 'zod';
 
 /** The top-level config sections the product's services own. */
 export function productSections(): Record<string, z.ZodType> {
-  return { models: modelsSection, modbusServer: modbusServerSection };
+  return { models: modelsSection, modbusServer: modbusServerSection, provisioning: provisioningSection };
 }
 
 /**
@@ -46,8 +49,9 @@ export function productServices(_config: WaysideConfig, registry: DriverRegistry
   const flows = createFlowsService({ write: devices.write, devices: devices.list, infer: (image, model, o) => models.inferImage(image, model, o) });
   // After devices: its start checks the mapped points against the running drivers.
   const modbusServer = createModbusServerService({ write: devices.write, points: devices.list });
+  const provisioning = createProvisioningService();
   // Models first: cameras ask it for their pipelines when the devices start.
-  return [models, devices, flows, modbusServer];
+  return [models, devices, flows, modbusServer, provisioning];
 }
 
 /** `wayside models …` against the models folder of a config file. */
@@ -71,6 +75,7 @@ export const app: CliApp = {
       usage: '  wayside models list|add ... --config <file>\n                                  the installed models (list [--json]; add <file.onnx> --name N)\n',
       run: modelsVerb,
     },
+    provision: provisionVerb,
   },
 };
 
