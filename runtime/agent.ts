@@ -219,8 +219,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         result.swapped.push('rules');
       }
       config = next;
-      if (plan.policy) {
-        currentPolicy = createPolicy(next);
+      if (plan.policy) currentPolicy = createPolicy(next);
+      if (plan.policyChanged) {
         summarizer.repolicy();
         result.swapped.push('summaries');
       }

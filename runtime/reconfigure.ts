@@ -19,8 +19,10 @@ export interface ConfigPlan {
   uplink: boolean;
   /** Rules to swap in (undefined: unchanged). */
   rules?: ThresholdRule[];
-  /** The publish policy of some device or the defaults changed: re-check summary windows. */
+  /** The publish policy function must be rebuilt (devices or defaults changed). */
   policy: boolean;
+  /** ...and it answers differently for a device in both configs: re-check open summary windows. */
+  policyChanged: boolean;
 }
 
 export function planReconfigure(prev: WaysideConfig, next: WaysideConfig): ConfigPlan {
@@ -31,16 +33,18 @@ export function planReconfigure(prev: WaysideConfig, next: WaysideConfig): Confi
   for (const k of keys) if (!same(p[k], n[k])) changed.add(k);
 
   const needsRestart = RESTART_ONLY.filter((path) => !same(at(prev, path), at(next, path)));
+  const both = new Set(prev.devices.filter((d) => next.devices.some((x) => x.id === d.id)).map((d) => d.id));
   const policyOf = (c: WaysideConfig) => ({
     defaults: [c.defaults.publish, c.defaults.window],
-    devices: c.devices.map((d) => [d.id, d.publish, d.window, Object.entries(d.perPoint).map(([k, o]) => [k, o.publish, o.window])]),
+    devices: c.devices.filter((d) => both.has(d.id)).map((d) => [d.id, d.publish, d.window, Object.entries(d.perPoint).map(([k, o]) => [k, o.publish, o.window])]),
   });
   return {
     changed,
     needsRestart,
     uplink: changed.has('uplink') || !same(prev.gateway.site, next.gateway.site),
     rules: changed.has('rules') ? thresholdRules(next) : undefined,
-    policy: !same(policyOf(prev), policyOf(next)),
+    policy: changed.has('devices') || changed.has('defaults'),
+    policyChanged: !same(policyOf(prev), policyOf(next)),
   };
 }
 
