@@ -108,7 +108,7 @@ export function createDeployService(deps: DeployServiceDeps = {}): DeployService
         mono: () => c.clock.mono(),
         mark,
         event: (type, severity, data) => {
-          if (type !== 'deploy.started') last = data as unknown as DeployReport;
+          if (type !== 'deploy.started') last = { ...(data as unknown as DeployReport), outcome: type === 'deploy.confirmed' ? 'confirmed' : type === 'deploy.rolled_back' ? 'rolled_back' : 'failed' };
           emitEvent(c, { type, severity, data });
         },
         probe: async (_r, spec) => probe(c, spec),
