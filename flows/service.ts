@@ -21,6 +21,11 @@ export type FlowsSection = FlowsHealth | { state: 'error'; lastError: string };
 export interface FlowsService extends Service {
   /** The running Node-RED host (remote deploys call setFlows on it); undefined when not loaded. */
   host(): FlowsHost | undefined;
+  /**
+   * Node types installed in the running Node-RED (core, wayside and any node modules present),
+   * without the stand-ins for unknown types; undefined when Node-RED is not loaded.
+   */
+  knownTypes(): Promise<string[] | undefined>;
 }
 
 /** The health problems of the flows section (the strings runtime/health.ts built before). */
@@ -70,6 +75,13 @@ export function createFlowsService(deps: FlowsServiceDeps): FlowsService {
       return { section, problems: flowsProblems(section) };
     },
     host: () => host,
+    async knownTypes() {
+      if (!host) return undefined;
+      const spec = 'node-red';
+      const RED = ((await import(spec)) as { default: { nodes: { getNodeList(): { types?: string[]; enabled?: boolean }[] } } }).default;
+      // Stand-ins for unknown types are registered outside any node set: they are not listed here.
+      return [...new Set(RED.nodes.getNodeList().filter((n) => n.enabled !== false).flatMap((n) => n.types ?? []))].sort();
+    },
   };
 }
 
