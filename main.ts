@@ -10,29 +10,32 @@ import { createFlowsService } from './flows/service.ts';
 import { createModelsService, modelsCli, modelsDir, modelsSection, type ModelsConfig, type ModelsService } from './models/index.ts';
 import { provisionVerb } from './provisioning/cli.ts';
 import { provisioningSection } from './provisioning/config.ts';
-import { createProvisioningService } from './provisioning/service.ts';
+import { bootConfig } from './provisioning/deploy/boot.ts';
+import { MUTATING } from './provisioning/deploy/commands.ts';
+import { createDeployService, deploySection, type DeployService } from './provisioning/deploy/service.ts';
+import { createProvisioningService, type ProvisioningService } from './provisioning/service.ts';
 import { startAgent, type Agent, type AgentOptions } from './runtime/agent.ts';
 import type { CliApp } from './runtime/cli.ts';
 import { CliUsageError, runCli } from './runtime/cli.ts';
-import { configSection, readConfig, type WaysideConfig } from './runtime/config/index.ts';
+import { configSection, parseConfig, readConfig, type WaysideConfig } from './runtime/config/index.ts';
 import { createDriverRegistry, type DriverDefinition, type DriverRegistry } from './runtime/drivers.ts';
 import type { Service } from './runtime/service.ts';
 import type { z } from 'zod';
 
 /** The top-level config sections the product's services own. */
 export function productSections(): Record<string, z.ZodType> {
-  return { models: modelsSection, modbusServer: modbusServerSection, provisioning: provisioningSection };
+  return { models: modelsSection, modbusServer: modbusServerSection, provisioning: provisioningSection, deploy: deploySection() };
 }
 
 /**
  * One agent's product: its driver families and its services, made together so that the camera
  * family and the models service share one engine. `opts` tunes serial reopen (tests).
  */
-export function product(opts: BusRegistryOptions = {}): { drivers: DriverDefinition[]; services(config: WaysideConfig, registry: DriverRegistry): Service[] } {
+export function product(opts: BusRegistryOptions & { configFile?: string } = {}): { drivers: DriverDefinition[]; services(config: WaysideConfig, registry: DriverRegistry): Service[] } {
   const models = createModelsService();
   return {
     drivers: [...builtinDrivers(opts)],
-    services: (config, registry) => productServices(config, registry, models),
+    services: (config, registry) => productServices(config, registry, { models, configFile: opts.configFile }),
   };
 }
 
@@ -44,14 +47,48 @@ export function productRegistry(opts: BusRegistryOptions = {}): { registry: Driv
 }
 
 /** The product's services over one driver registry, in start order. */
-export function productServices(_config: WaysideConfig, registry: DriverRegistry, models: ModelsService = createModelsService()): Service[] {
+export function productServices(_config: WaysideConfig, registry: DriverRegistry, opts: { models?: ModelsService; configFile?: string } = {}): Service[] {
+  const models = opts.models ?? createModelsService();
   const devices = createDevicesService(registry);
   const flows = createFlowsService({ write: devices.write, devices: devices.list, infer: (image, model, o) => models.inferImage(image, model, o) });
   // After devices: its start checks the mapped points against the running drivers.
   const modbusServer = createModbusServerService({ write: devices.write, points: devices.list });
   const provisioning = createProvisioningService();
-  // Models first: cameras ask it for their pipelines when the devices start.
-  return [models, devices, flows, modbusServer, provisioning];
+  const deploy = createDeployService({
+    parseConfig: (text, file) => parseConfig(text, file, registry, process.env, { checks: [checkSharedPorts] }),
+    configFile: opts.configFile,
+    models: () => models,
+  });
+  signedDeploys(provisioning, deploy);
+  // Models first: cameras ask it for their pipelines when the devices start; deploy last: it
+  // drives the others.
+  return [models, devices, flows, modbusServer, provisioning, deploy];
+}
+
+/**
+ * The deploy commands that change what the gateway runs need the platform's signature (the
+ * provisioning service checks the envelope, then hands the payload on); one `versions.get`
+ * answers both the identity and the deployed versions.
+ */
+function signedDeploys(provisioning: ProvisioningService, deploy: DeployService): void {
+  const provCommands = provisioning.commands!.bind(provisioning);
+  const deployCommands = deploy.commands!.bind(deploy);
+  provisioning.commands = () => {
+    const { 'versions.get': _, ...rest } = provCommands();
+    return rest;
+  };
+  deploy.commands = () => {
+    const own = deployCommands();
+    const out = { ...own };
+    for (const name of MUTATING) {
+      const handler = own[name];
+      if (handler) out[name] = provisioning.verifyThen((payload, meta) => handler(payload, { name: meta.name }));
+    }
+    const identity = provCommands()['versions.get'];
+    const deployed = own['versions.get'];
+    if (identity && deployed) out['versions.get'] = async (req, meta) => ({ ...((await identity(req, meta)) as object), deployed: await deployed(req, meta) });
+    return out;
+  };
 }
 
 /** `wayside models …` against the models folder of a config file. */
@@ -67,7 +104,9 @@ async function modelsVerb(argv: string[]): Promise<number> {
 }
 
 export const app: CliApp = {
-  product: () => product(),
+  product: (o) => product({ configFile: o?.configFile }),
+  bootConfig: (file, configFile, registry, log) =>
+    bootConfig({ file, configFile, log, parse: (text, f) => parseConfig(text, f, registry, process.env, { checks: [checkSharedPorts] }) }),
   configChecks: [checkSharedPorts],
   configSections: productSections,
   verbs: {

@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { AgentStartError } from './errors.ts';
 import { createLog } from './log.ts';
 import type { Service } from './service.ts';
+import type { Log } from './types.ts';
 
 /** What the composition root plugs into the CLI. */
 export interface CliApp {
@@ -17,7 +18,12 @@ export interface CliApp {
    * loaded with. Made together so that a family and a service can share a part (the camera
    * family and the models service).
    */
-  product(): { drivers: DriverDefinition[]; services(config: WaysideConfig, registry: DriverRegistry): Service[] };
+  product(opts?: { configFile?: string }): { drivers: DriverDefinition[]; services(config: WaysideConfig, registry: DriverRegistry): Service[] };
+  /**
+   * The config `run` starts with, given the --config file's: e.g. the last version the platform
+   * deployed, which overrides the file until rolled back (logged when it does).
+   */
+  bootConfig?(file: WaysideConfig, configFile: string, registry: DriverRegistry, log: Log): WaysideConfig;
   /**
    * Checks over all devices whatever their driver (e.g. two families on one serial port), run
    * by the config loader for `check`, `run` and `demo`; issues name the device by index.
@@ -111,7 +117,7 @@ async function main(argv: string[], app: CliApp): Promise<number> {
   if (!cmd) throw new UsageError('missing command');
   if (!['run', 'check', 'demo'].includes(cmd)) throw new UsageError(`unknown command "${cmd}"`);
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-  const product = app.product();
+  const product = app.product({ configFile: values.config });
   const registry = createDriverRegistry(product.drivers, { sections: app.configSections?.() });
   const checks = app.configChecks;
 
@@ -124,13 +130,14 @@ async function main(argv: string[], app: CliApp): Promise<number> {
     return 0;
   }
   if (!values.config) throw new UsageError(`${cmd}: --config <file> is required`);
-  const { config, warnings } = readConfig(values.config, registry, { checks });
+  const { config: fileConfig, warnings } = readConfig(values.config, registry, { checks });
   if (cmd === 'check') {
     for (const w of warnings) process.stderr.write(formatIssue(w) + '\n');
-    process.stdout.write(`${values.config}: ok (gateway ${config.gateway.id}, ${config.devices.length} devices, ${config.rules.length} rules)\n`);
+    process.stdout.write(`${values.config}: ok (gateway ${fileConfig.gateway.id}, ${fileConfig.devices.length} devices, ${fileConfig.rules.length} rules)\n`);
     return 0;
   }
-  const log = createLog({ level: config.log.level });
+  const log = createLog({ level: fileConfig.log.level });
+  const config = app.bootConfig ? app.bootConfig(fileConfig, values.config, registry, log) : fileConfig;
   for (const w of warnings) log.warn({ mod: 'config', file: w.file, line: w.line, path: w.path }, w.message.replace(/^warning: /, ''));
   // Signals are taken from the first moment: a SIGTERM during start-up stops the agent as
   // soon as it is up, instead of killing it halfway; a start-up that never ends does not

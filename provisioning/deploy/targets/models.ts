@@ -8,7 +8,7 @@ import type { DeployTarget } from '../machine.ts';
 
 export interface ModelRegistryLike {
   install(manifest: ModelManifest, bytes: Buffer): Promise<ModelInfo>;
-  remove(name: string): Promise<void>;
+  remove(name: string): Promise<unknown>;
   list(): ModelInfo[];
 }
 

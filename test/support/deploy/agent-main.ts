@@ -21,5 +21,5 @@ const log = createLog({ level: fileConfig.log.level });
 const parse = (text: string, pseudo: string) => parseConfig(text, pseudo, registry, process.env, { checks });
 const config = bootConfig({ file: fileConfig, configFile: file, parse, log });
 const deploy = createDeployService({ parseConfig: parse, configFile: file, options: { watchMs: Number(process.env.DEPLOY_WATCH_MS ?? 1000), pollMs: 100 } });
-const agent = await startAgent({ config, services: [...productServices(config, registry), deploy], log });
+const agent = await startAgent({ config, services: [...productServices(config, registry).filter((s) => s.name !== 'deploy'), deploy], log });
 process.once('SIGTERM', () => void agent.stop('SIGTERM').then(() => process.exit(0)));

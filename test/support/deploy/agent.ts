@@ -33,7 +33,7 @@ export async function startDeployAgent(yaml: string, opts: { dir?: string; optio
   writeFileSync(configFile, text);
   const config = parseConfig(text, configFile, registry);
   const deploy = createDeployService({ parseConfig: (t, f) => parseConfig(t, f, registry), configFile, options: { pollMs: 100, ...opts.options } });
-  const agent = await startAgent({ config, services: [...productServices(config, registry), deploy], log: process.env.WAYSIDE_TEST_LOG ? undefined : silentLog() });
+  const agent = await startAgent({ config, services: [...productServices(config, registry).filter((s) => s.name !== 'deploy'), deploy], log: process.env.WAYSIDE_TEST_LOG ? undefined : silentLog() });
   return { agent, deploy, dir, configFile, panels, cmd: (name, payload) => deploy.handlers()[name](payload) };
 }
 
