@@ -15,7 +15,7 @@ import { cameraFamily } from './definition.ts';
 import { cameraSchema } from './schema.ts';
 import type { CameraDriver } from './index.ts';
 
-const FIELDS = { fps: 5, width: 64, statsInterval: '300ms', stallTimeout: '600ms', timeout: '2s', lostAfter: '1s', reconnect: { min: '100ms', max: '500ms' } };
+const FIELDS = { fps: 5, width: 64, statsInterval: '500ms', stallTimeout: '600ms', timeout: '2s', lostAfter: '1s', reconnect: { min: '100ms', max: '500ms' } };
 
 async function create(url: string, models: ModelsAccess | undefined) {
   const rec = recordingCtx();
