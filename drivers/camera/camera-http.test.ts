@@ -1,12 +1,15 @@
 // The camera driver against HTTP cameras on 127.0.0.1: an MJPEG stream (multipart, decoded by
 // real ffmpeg) and a snapshot URL (polled, decoded by real sharp), with HTTP Basic auth, and
-// the faults a wrong password or a wrong path give. The models service is a stand-in
+// the faults a wrong password or a wrong path give, and an MJPEG camera process killed with
+// SIGKILL mid-stream and started again. The models service is a stand-in
 // (test/support/camera/models.ts), tested on its own and end to end after the merge.
 import { afterEach, describe, expect, it } from 'vitest';
 import { recordingCtx } from '../../test/support/drivers/ctx.ts';
 import { mjpegServer, snapshotServer, type CameraServer } from '../../test/support/camera/servers.ts';
 import { standInModels } from '../../test/support/camera/models.ts';
-import { until } from '../../test/helpers/wait.ts';
+import { sleep, until } from '../../test/helpers/wait.ts';
+import { startCameraProcess } from '../../test/support/camera/server-process.ts';
+import { cameraFamily } from './definition.ts';
 import { createCameraDriver, type CameraDriver } from './index.ts';
 import { cameraSchema } from './schema.ts';
 
@@ -118,5 +121,42 @@ describe('HTTP snapshot camera', () => {
     await driver.start();
     await until(() => driver.health().camera.lastStreamError !== undefined, 10_000, 'a stream error');
     expect(driver.health().camera.lastStreamError).toMatchObject({ reason: 'unreachable', message: expect.stringContaining('ECONNREFUSED') });
+  });
+});
+
+describe('camera stream outage', () => {
+  it('kill -9 of the camera mid-stream: degraded, then offline with one video.stream raise naming the reason; back: frames and one clear', async () => {
+    const cam = await startCameraProcess();
+    const models = standInModels();
+    const rec = recordingCtx();
+    const def = cameraFamily({ models: () => models });
+    const fields = { fps: 5, width: 64, statsInterval: '500ms', stallTimeout: '600ms', timeout: '2s', lostAfter: '1s', reconnect: { min: '100ms', max: '500ms' } };
+    const driver = (await def.create({ id: 'dut', driver: 'camera', ...cameraSchema.parse({ source: cam.url, ...fields }) }, rec.ctx)) as CameraDriver;
+    const { events } = rec;
+    try {
+      await driver.start();
+      await until(() => driver.health().state === 'online', 10_000, 'online');
+      await cam.kill9();
+      await until(() => driver.health().state === 'degraded', 10_000, 'degraded');
+      await until(() => driver.health().state === 'offline', 10_000, 'offline');
+      await sleep(800); // reconnect attempts go on while it is down: still one raise
+      const raises = events.filter((e) => e.type === 'video.stream');
+      expect(raises).toHaveLength(1);
+      // The reconnects find nothing listening: the camera is unreachable.
+      expect(raises[0]).toMatchObject({ device: 'dut', state: 'raise', severity: 'warning', data: { reason: 'unreachable', error: expect.stringMatching(/Connection refused/i) } });
+      expect(driver.health().camera).toMatchObject({ stream: 'down', lastStreamError: { reason: 'unreachable' } });
+      const before = models.frames.length;
+      await cam.restart();
+      await until(() => driver.health().state === 'online', 15_000, 'online again');
+      await until(() => models.frames.length > before, 5000, 'frames again');
+      const stream = events.filter((e) => e.type === 'video.stream');
+      expect(stream.map((e) => e.state)).toEqual(['raise', 'clear']);
+      expect(stream[1].data).toMatchObject({ recovered: true, reason: 'unreachable', downMs: expect.any(Number) });
+      expect(events.filter((e) => e.type === 'device.fault').map((e) => [e.state, e.data.kind ?? 'recovered'])).toEqual([['raise', 'unreachable'], ['clear', 'recovered']]);
+      expect(driver.health().camera.reconnects).toBeGreaterThanOrEqual(2);
+    } finally {
+      await driver.stop();
+      await cam.close();
+    }
   });
 });
