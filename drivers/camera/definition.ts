@@ -4,7 +4,7 @@
 import type { PointInfo } from '../../runtime/drivers.ts';
 import type { ModelsAccess } from '../../models/types.ts';
 import { defineFamily } from '../common/family.ts';
-import { CAMERA_DESCRIPTION, cameraModelsConfig, cameraSchema, resolveSource, type CameraConfig } from './schema.ts';
+import { CAMERA_DESCRIPTION, cameraIssues, cameraModelsConfig, cameraSchema, resolveSource, type CameraConfig } from './schema.ts';
 
 /**
  * The readings a camera reports, as its config implies them: fps and frames_dropped (every
@@ -47,6 +47,7 @@ export function cameraFamily(deps: { models(): ModelsAccess | undefined }) {
     name: 'camera',
     description: CAMERA_DESCRIPTION,
     schema: cameraSchema,
+    check: cameraIssues,
     points: cameraPoints,
     async load() {
       const { createCameraDriver } = await import('./index.ts');

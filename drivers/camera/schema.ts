@@ -4,7 +4,7 @@
 // y down). `cameraModelsConfig` turns a parsed device into what models/ takes.
 import path from 'node:path';
 import { z } from 'zod';
-import type { DeviceBase } from '../../runtime/drivers.ts';
+import type { DeviceBase, DeviceIssue } from '../../runtime/drivers.ts';
 import { configDir } from '../../runtime/drivers.ts';
 import { bool, expected, int, num, oneOf, text } from '../../runtime/config/fields.ts';
 import { secret } from '../../runtime/config/secrets.ts';
@@ -142,17 +142,28 @@ export const cameraSchema = z.object({
 
   audio: audioSchema.prefault({}),
   evidence: evidenceSchema.prefault({}),
-}).superRefine((d, ctx) => {
-  const bad = (p: (string | number)[], message: string, input?: unknown) => ctx.addIssue({ code: 'custom', path: p, message, input });
+});
+// The config loader builds its device schema from the shape above and runs the checks across
+// fields through the family's `check` (definition.ts); a direct parse runs them here.
+export const cameraDeviceSchema = cameraSchema.superRefine((d, ctx) => {
+  for (const i of cameraIssues(d)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
+});
+
+type Fields = z.infer<typeof cameraSchema>;
+
+/** Checks across fields: source vs sourceType, unique names, zone references, line sanity. */
+export function cameraIssues(d: Fields): DeviceIssue[] {
+  const issues: DeviceIssue[] = [];
+  const bad = (p: (string | number)[], message: string) => void issues.push({ path: p, message });
   const kind = sourceKindOf(d.source, d.sourceType);
-  if (typeof kind === 'string' && kind.startsWith('!')) bad(kind.startsWith('!type') ? ['sourceType'] : ['source'], kind.slice(kind.indexOf(':') + 1).trim(), d.source);
+  if (kind.startsWith('!')) bad(kind.startsWith('!type') ? ['sourceType'] : ['source'], kind.slice(kind.indexOf(':') + 1).trim());
   unique(d.zones, 'zone', ['zones'], bad);
   unique(d.lines, 'line', ['lines'], bad);
-  const zones = d.zones.map((z) => z.name);
-  const known = (n: string) => (zones.length ? `zones: ${zones.join(', ')}` : 'no zones are defined');
-  if (d.crossing && !zones.includes(d.crossing.zone)) bad(['crossing', 'zone'], `unknown zone "${d.crossing.zone}" (${known(d.crossing.zone)})`, d.crossing.zone);
+  const zones = [...new Set(d.zones.map((z) => z.name))];
+  const known = zones.length ? `zones: ${zones.join(', ')}` : 'no zones are defined';
+  if (d.crossing && !zones.includes(d.crossing.zone)) bad(['crossing', 'zone'], `unknown zone "${d.crossing.zone}" (${known})`);
   if (d.crossing?.approachZone !== undefined && !zones.includes(d.crossing.approachZone)) {
-    bad(['crossing', 'approachZone'], `unknown zone "${d.crossing.approachZone}" (${known(d.crossing.approachZone)})`, d.crossing.approachZone);
+    bad(['crossing', 'approachZone'], `unknown zone "${d.crossing.approachZone}" (${known})`);
   }
   d.lines.forEach((l, i) => {
     if (l.from[0] === l.to[0] && l.from[1] === l.to[1]) bad(['lines', i, 'to'], 'a line needs two different points');
@@ -162,13 +173,14 @@ export const cameraSchema = z.object({
   if (d.reconnect.max < d.reconnect.min) bad(['reconnect', 'max'], `expected at least reconnect.min (${d.reconnect.min} ms), got ${d.reconnect.max} ms`);
   if (kind === 'alsa' && d.audio.source !== 'camera') bad(['audio', 'source'], 'the device source is already a microphone');
   if (kind === 'snapshot' && d.audio.enabled && d.audio.source === 'camera') bad(['audio', 'source'], 'a snapshot URL has no sound: use an alsa: source or turn audio off');
-});
+  return issues;
+}
 
-function unique(items: { name: string }[], what: string, at: (string | number)[], bad: (p: (string | number)[], m: string, input?: unknown) => void) {
+function unique(items: { name: string }[], what: string, at: (string | number)[], bad: (p: (string | number)[], m: string) => void) {
   const seen = new Map<string, number>();
   items.forEach((it, i) => {
     const first = seen.get(it.name);
-    if (first !== undefined) bad([...at, i, 'name'], `duplicate ${what} name "${it.name}" (also ${at.join('.')}[${first}])`, it.name);
+    if (first !== undefined) bad([...at, i, 'name'], `duplicate ${what} name "${it.name}" (also ${at.join('.')}[${first}])`);
     else seen.set(it.name, i);
   });
 }
@@ -223,7 +235,7 @@ export function resolveSource(d: Pick<CameraConfig, 'source' | 'sourceType'>, ba
 const sec = (ms: number) => ms / 1000;
 
 /** What models/ takes for this device: analytics, sound (when on) and evidence settings. */
-export function cameraModelsConfig(d: z.infer<typeof cameraSchema>): { analytics: CameraAnalyticsConfig; audio?: AudioConfig; evidence: EvidenceConfig } {
+export function cameraModelsConfig(d: Fields): { analytics: CameraAnalyticsConfig; audio?: AudioConfig; evidence: EvidenceConfig } {
   const analytics: CameraAnalyticsConfig = {
     ...(d.model !== undefined && { model: d.model }),
     thresholds: { default: 0.5, ...d.thresholds },

@@ -27,7 +27,7 @@ export function classifyLine(line: string): StreamReason | undefined {
 
 /** Removes user:password@ from URLs so a credential never reaches a log, an event or health. */
 export function redact(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s'"]*@/gi, '$1***@');
+  return text.replace(/([a-z][a-z0-9+.-]{0,15}:\/\/)[^/@\s'"]*@/gi, '$1***@');
 }
 
 const MAX_LINE = 300;
@@ -42,7 +42,7 @@ export function createStderrTail(keep = 8) {
   let partial = '';
   let first: StreamFault | undefined;
   const take = (raw: string) => {
-    const line = redact(raw.trim()).slice(0, MAX_LINE);
+    const line = redact(raw.trim().slice(0, 2 * MAX_LINE)).slice(0, MAX_LINE);
     if (!line) return;
     lines.push(line);
     if (lines.length > keep) lines.shift();
@@ -59,7 +59,7 @@ export function createStderrTail(keep = 8) {
     },
     /** Lines seen so far (the partial one included). */
     lines(): string[] {
-      return partial.trim() ? [...lines, redact(partial.trim()).slice(0, MAX_LINE)] : [...lines];
+      return partial.trim() ? [...lines, redact(partial.trim().slice(0, 2 * MAX_LINE)).slice(0, MAX_LINE)] : [...lines];
     },
     /**
      * The fault this stderr explains: the first known reason, else `other` with the last line,
