@@ -144,7 +144,7 @@ describe('camera stream outage', () => {
       expect(raises).toHaveLength(1);
       // The reconnects find nothing listening: the camera is unreachable.
       expect(raises[0]).toMatchObject({ device: 'dut', state: 'raise', severity: 'warning', data: { reason: 'unreachable', error: expect.stringMatching(/Connection refused/i) } });
-      expect(driver.health().camera).toMatchObject({ stream: 'down', lastStreamError: { reason: 'unreachable' } });
+      expect(driver.health().camera.stream).toBe('down');
       const before = models.frames.length;
       await cam.restart();
       await until(() => driver.health().state === 'online', 15_000, 'online again');
