@@ -55,6 +55,7 @@ describe('camera config', () => {
     expect(err(cam('plates: { on: region }'))).toContain('devices[0].plates.region: missing required field');
     expect(err(cam('sourceType: snapshot'))).toContain('devices[0].sourceType: sourceType snapshot needs a http: or https: source, got "rtsp"');
     expect(err('  - { id: cam, driver: camera, source: "ftp://x/y" }')).toContain('devices[0].source: expected rtsp://, http(s)://, file:<path> or alsa:<device>');
+    expect(err('  - { id: cam, driver: camera, source: "rtsp://u:pw@[bad/live" }')).toContain('devices[0].source: not a valid URL: "rtsp://***@[bad/live"');
     expect(err(cam('reconnect: { min: 10s, max: 2s }'))).toContain('devices[0].reconnect.max: expected at least reconnect.min');
     expect(err(cam('fps: 60'))).toContain('devices[0].fps');
     expect(err(cam('evidnce: { enabled: true }'))).toContain('unknown field "evidnce" (did you mean "evidence"?)');

@@ -157,6 +157,8 @@ export function cameraIssues(d: Fields): DeviceIssue[] {
   const bad = (p: (string | number)[], message: string) => void issues.push({ path: p, message });
   const kind = sourceKindOf(d.source, d.sourceType);
   if (kind.startsWith('!')) bad(kind.startsWith('!type') ? ['sourceType'] : ['source'], kind.slice(kind.indexOf(':') + 1).trim());
+  else if (kind !== 'file' && kind !== 'alsa' && !URL.canParse(d.source)) bad(['source'], `not a valid URL: ${JSON.stringify(d.source.replace(/\/\/[^/@]*@/, '//***@').slice(0, 80))}`);
+  else if (kind === 'alsa' && d.source.length <= 'alsa:'.length) bad(['source'], 'expected an ALSA device after alsa:, like alsa:hw:0');
   unique(d.zones, 'zone', ['zones'], bad);
   unique(d.lines, 'line', ['lines'], bad);
   const zones = [...new Set(d.zones.map((z) => z.name))];
