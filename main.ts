@@ -1,6 +1,7 @@
 // The composition root: the one module that knows every room of the house. It hands the
 // framework (runtime/) the driver families and the services this product is made of; runtime/
 // itself imports none of drivers/, flows/, models/ or provisioning/.
+import { cameraFamily } from './drivers/camera/definition.ts';
 import { builtinDrivers, checkSharedPorts } from './drivers/index.ts';
 import type { BusRegistryOptions } from './drivers/common/bus.ts';
 import { createModbusServerService } from './drivers/modbus-server/service.ts';
@@ -34,7 +35,7 @@ export function productSections(): Record<string, z.ZodType> {
 export function product(opts: BusRegistryOptions & { configFile?: string } = {}): { drivers: DriverDefinition[]; services(config: WaysideConfig, registry: DriverRegistry): Service[] } {
   const models = createModelsService();
   return {
-    drivers: [...builtinDrivers(opts)],
+    drivers: [...builtinDrivers(opts), cameraFamily({ models: () => models })],
     services: (config, registry) => productServices(config, registry, { models, configFile: opts.configFile }),
   };
 }
@@ -97,7 +98,7 @@ async function modelsVerb(argv: string[]): Promise<number> {
   if (at < 0 || !argv[at + 1]) throw new CliUsageError('models: --config <file> is required (the models live under its gateway.stateDir)');
   const file = argv[at + 1];
   const rest = [...argv.slice(0, at), ...argv.slice(at + 2)];
-  const registry = createDriverRegistry(builtinDrivers(), { sections: productSections() });
+  const { registry } = productRegistry();
   const { config } = readConfig(file, registry, { checks: [checkSharedPorts] });
   const stateDir = config.gateway.stateDir;
   return modelsCli(rest, { stdout: process.stdout, stderr: process.stderr, stateDir, modelsDir: modelsDir(configSection<ModelsConfig>(config, 'models'), stateDir) });

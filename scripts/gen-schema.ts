@@ -6,7 +6,7 @@ import { realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { builtinDrivers } from '../drivers/index.ts';
+import { productRegistry } from '../main.ts';
 import { createDriverRegistry, type DriverRegistry } from '../runtime/drivers.ts';
 import { configSchema } from '../runtime/config/schema.ts';
 
@@ -27,7 +27,7 @@ export function generateSchemaJson(registry: DriverRegistry): string {
 }
 
 export function builtinSchemaJson(): string {
-  return generateSchemaJson(createDriverRegistry(builtinDrivers()));
+  return generateSchemaJson(productRegistry().registry);
 }
 
 const invoked = process.argv[1] ? realpathSync(path.resolve(process.argv[1])) : '';
