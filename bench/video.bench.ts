@@ -168,9 +168,7 @@ uplink: { enabled: false }
 devices:
   - id: meter
     driver: modbus
-    transport: tcp
-    host: 127.0.0.1
-    port: ${modbusPort}
+    transport: { type: tcp, host: 127.0.0.1, port: ${modbusPort} }
     unitId: 1
     interval: 100ms
     points:

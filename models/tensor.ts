@@ -126,20 +126,51 @@ export function frameToTensor(frame: RgbFrame, input: InputSpec, out: Float32Arr
     col1[x] = (cropX + Math.min(x0 + 1, cropW - 1)) * 3;
     colW[x] = fx - x0;
   }
+  // Separable: each source row needed is interpolated across once (into rowA/rowB, kept while
+  // consecutive output rows share it, as they do when a small region is scaled up), then each
+  // output row blends the two. About 3 times fewer operations than a 4-tap blend per pixel.
   const sy = cropH / fitH;
+  let rowA = new Float32Array(fitW * 3);
+  let rowB = new Float32Array(fitW * 3);
+  let yA = -1;
+  let yB = -1;
+  const across = (sy0: number, dst: Float32Array): void => {
+    const r = (cropY + sy0) * fw * 3;
+    for (let x = 0, k = 0; x < fitW; x++, k += 3) {
+      const i0 = r + col0[x], i1 = r + col1[x], w = colW[x];
+      const a = src[i0], b = src[i0 + 1], c = src[i0 + 2];
+      dst[k] = a + (src[i1] - a) * w;
+      dst[k + 1] = b + (src[i1 + 1] - b) * w;
+      dst[k + 2] = c + (src[i1 + 2] - c) * w;
+    }
+  };
   for (let y = 0; y < fitH; y++) {
     const fy = clampNum((y + 0.5) * sy - 0.5, 0, cropH - 1);
     const y0 = Math.floor(fy);
+    const y1 = Math.min(y0 + 1, cropH - 1);
     const wy = fy - y0;
-    const r0 = (cropY + y0) * fw * 3;
-    const r1 = (cropY + Math.min(y0 + 1, cropH - 1)) * fw * 3;
+    if (yA !== y0) {
+      if (yB === y0) {
+        const t = rowA;
+        rowA = rowB;
+        rowB = t;
+        yA = y0;
+        yB = -1;
+      } else {
+        across(y0, rowA);
+        yA = y0;
+      }
+    }
+    if (yB !== y1) {
+      across(y1, rowB);
+      yB = y1;
+    }
     let d = (padY + y) * W + padX;
-    for (let x = 0; x < fitW; x++, d++) {
-      const wx = colW[x];
-      const i00 = r0 + col0[x], i01 = r0 + col1[x], i10 = r1 + col0[x], i11 = r1 + col1[x];
-      out[d] = lerp2(src, i00, i01, i10, i11, wx, wy) * a0 + b0;
-      out[p1 + d] = lerp2(src, i00 + 1, i01 + 1, i10 + 1, i11 + 1, wx, wy) * a1 + b1;
-      out[p2 + d] = lerp2(src, i00 + 2, i01 + 2, i10 + 2, i11 + 2, wx, wy) * a2 + b2;
+    for (let x = 0, k = 0; x < fitW; x++, d++, k += 3) {
+      const t0 = rowA[k], t1 = rowA[k + 1], t2 = rowA[k + 2];
+      out[d] = (t0 + (rowB[k] - t0) * wy) * a0 + b0;
+      out[p1 + d] = (t1 + (rowB[k + 1] - t1) * wy) * a1 + b1;
+      out[p2 + d] = (t2 + (rowB[k + 2] - t2) * wy) * a2 + b2;
     }
   }
   return map;
@@ -161,11 +192,6 @@ export function toFrameBox(map: InputMap, x1: number, y1: number, x2: number, y2
   return { x: fx1, y: fy1, w: fx2 - fx1, h: fy2 - fy1 };
 }
 
-function lerp2(s: Uint8Array, i00: number, i01: number, i10: number, i11: number, wx: number, wy: number): number {
-  const top = s[i00] + (s[i01] - s[i00]) * wx;
-  const bot = s[i10] + (s[i11] - s[i10]) * wx;
-  return top + (bot - top) * wy;
-}
 function clampInt(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }
