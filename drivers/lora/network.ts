@@ -204,13 +204,13 @@ async function openNetwork(listen: string, ctx: Ctx, opts: { txAckTimeoutMs?: nu
       if (f.error === 'malformed_frame') error(undefined, 'malformed_frame', `a ${phy.length}-byte PHYPayload is not a LoRaWAN 1.0 frame`, { gateway });
       return;
     }
-    st.uplinks++;
     if (f.kind === 'join') {
       const m = byEui.get(f.devEui);
       if (!m) {
         count('unknown_deveui');
         return error(undefined, 'unknown_deveui', `JoinRequest from DevEUI ${f.devEui}, which no lora device has`, { devEui: f.devEui, gateway });
       }
+      st.uplinks++;
       return m.onJoin(f, p.meta);
     }
     const m = byAddr.get(f.devAddr);
@@ -219,6 +219,7 @@ async function openNetwork(listen: string, ctx: Ctx, opts: { txAckTimeoutMs?: nu
       const a = hexAddr(f.devAddr);
       return error(undefined, 'unknown_devaddr', `uplink from DevAddr ${a}, which no lora device has`, { devAddr: a, gateway });
     }
+    st.uplinks++;
     m.onData(f, p.meta);
   };
 
