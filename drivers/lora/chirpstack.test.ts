@@ -45,8 +45,8 @@ describe.skipIf(!mosquittoAvailable())('lora source: chirpstack', () => {
       const b = await rig.sensor('soil-2', { source: 'chirpstack', devEui: '0004a30b001c0002', chirpstack: { ...cs, application: APP_ID } });
       await a.start();
       await b.start();
-      await until(() => a.health().lora.chirpstack?.connected === true, 10_000, 'MQTT connected');
-      await new Promise((r) => setTimeout(r, 300)); // the subscription reaches the broker
+      // Both up-event subscriptions (every application for soil-1, APP_ID for soil-2) granted.
+      await until(() => a.health().lora.chirpstack?.subscribed === 2, 10_000, 'MQTT subscribed');
       const send = (devEui: string, body: unknown) => pub.client.publishAsync(`application/${APP_ID}/device/${devEui}/event/up`, typeof body === 'string' ? body : JSON.stringify(body));
 
       // No `object`: the sensor's codec decodes `data`.

@@ -44,6 +44,8 @@ export interface CsSettings {
 export interface CsStats {
   url: string;
   connected: boolean;
+  /** Up-event subscriptions the broker granted since the last connect. */
+  subscribed: number;
   messages: number;
   counters: Record<string, number>;
 }
@@ -107,7 +109,15 @@ export function createChirpstackRegistry(): ChirpstackRegistry {
         clients.set(key, c);
       }
       const entry = c;
-      entry.join(m, s.application);
+      try {
+        entry.join(m, s.application);
+      } catch (err) {
+        if (entry.size() === 0 && clients.get(key) === entry) {
+          clients.delete(key);
+          void entry.close();
+        }
+        throw err;
+      }
       let released = false;
       return {
         client: entry.client,
@@ -129,6 +139,7 @@ function openClient(s: CsSettings, log: Log) {
   const topics = new Map<string, number>();
   const counters: Record<string, number> = {};
   let messages = 0;
+  let subscribed = 0;
   const count = (r: string) => (counters[r] = (counters[r] ?? 0) + 1);
   const mq: MqttClient = mqtt.connect(s.url, {
     clean: true, reconnectPeriod: 2000, connectTimeout: 10_000,
@@ -136,9 +147,14 @@ function openClient(s: CsSettings, log: Log) {
     ...(s.username !== undefined && { username: s.username }),
     ...(s.password !== undefined && { password: s.password }),
   });
-  const subscribe = (t: string) => mq.subscribe(t, { qos: 0 }, (err) => err && log.warn({ topic: t, err: err.message }, 'chirpstack subscribe failed'));
+  const subscribe = (t: string) =>
+    mq.subscribe(t, { qos: 0 }, (err) => {
+      if (err) log.warn({ topic: t, err: err.message }, 'chirpstack subscribe failed');
+      else subscribed++;
+    });
   mq.on('connect', () => {
     log.info('chirpstack MQTT connected');
+    subscribed = 0;
     for (const t of topics.keys()) subscribe(t);
   });
   mq.on('error', (err) => log.warn({ err: err.message }, 'chirpstack MQTT error'));
@@ -165,7 +181,7 @@ function openClient(s: CsSettings, log: Log) {
         mq.publish(`application/${application}/device/${devEui}/command/down`, body, { qos: 1 }, (err) => (err ? rej(err) : res()));
       });
     },
-    stats: () => ({ url: s.url, connected: mq.connected, messages, counters: { ...counters } }),
+    stats: () => ({ url: s.url, connected: mq.connected, subscribed, messages, counters: { ...counters } }),
   };
 
   return {
@@ -188,6 +204,7 @@ function openClient(s: CsSettings, log: Log) {
       } else topics.set(t, n);
       return members.size;
     },
+    size: () => members.size,
     close: () => new Promise<void>((r) => mq.end(false, {}, () => r())),
   };
 }

@@ -12,7 +12,7 @@ import { WriteRefusedError } from '../common/write.ts';
 import type { ChirpstackRegistry, CsClient, CsUplink } from './chirpstack.ts';
 import type { CodecSpec, PayloadCodec } from './codec-types.ts';
 import { buildDataDown, downlinkId, DownlinkError, encodeWrite, rx1Txpk, TX_POWER_DBM, type Downlink, type DownlinkReceipt } from './downlink.ts';
-import { createDedup, cryptFrm, deviceFCnt, joinMicOk, micOk, nextFCnt, type DataFrame, type JoinFrame } from './frames.ts';
+import { createDedup, cryptFrm, deviceFCnt, joinMicOk, micOk, nextFCnt, sessionCrypto, type DataFrame, type JoinFrame, type SessionCrypto } from './frames.ts';
 import { hexAddr, type ListenerRegistry, type Member, type Network, type NetworkHandle, type NetworkStats } from './network.ts';
 import { acceptJoin, allocateDevAddr, DEVNONCE_HISTORY, joinAcceptTxpk, type Session } from './otaa.ts';
 import { keyOf, RADIO_POINTS, type LoraConfig } from './schema.ts';
@@ -98,6 +98,11 @@ export function createLoraDriver(cfg: LoraConfig, ctx: Ctx, deps: LoraDeps): Lor
     : otaa ? `otaa:${fingerprint(appKey!)}` : 'chirpstack';
 
   let session: Session | undefined;
+  let sc: SessionCrypto | undefined;
+  const setSession = (s: Session | undefined) => {
+    session = s;
+    sc = s ? sessionCrypto(s.nwkSKey, s.appSKey) : undefined;
+  };
   let store: Store | undefined;
   let codec: PayloadCodec | undefined;
   let net: NetworkHandle | undefined;
@@ -264,7 +269,8 @@ export function createLoraDriver(cfg: LoraConfig, ctx: Ctx, deps: LoraDeps): Lor
     }
     if (o === 'late') return refuse('duplicate_late', `copy of FCnt ${f.fcnt16} arrived after its dedup window`, {}, false);
     const s = session;
-    if (!s || !store) return;
+    const crypto = sc;
+    if (!s || !crypto || !store) return;
     const r = nextFCnt(store.data.fcntUp, f.fcnt16);
     if ('error' in r) {
       const last = store.data.fcntUp;
@@ -272,7 +278,7 @@ export function createLoraDriver(cfg: LoraConfig, ctx: Ctx, deps: LoraDeps): Lor
         ? `FCnt ${f.fcnt16} is not above the last accepted ${last} (replay)`
         : `FCnt ${f.fcnt16} is more than 16384 ahead of the last accepted ${last}`, { fcnt: f.fcnt16, last, gateway: meta.gateway });
     }
-    if (!micOk(f, s.nwkSKey, r.full, width)) return refuse('bad_mic', `MIC check failed for FCnt ${f.fcnt16} (wrong NwkSKey or corrupted frame)`, { fcnt: f.fcnt16, gateway: meta.gateway });
+    if (!micOk(f, crypto, r.full, width)) return refuse('bad_mic', `MIC check failed for FCnt ${f.fcnt16} (wrong NwkSKey or corrupted frame)`, { fcnt: f.fcnt16, gateway: meta.gateway });
     store.data.fcntUp = r.full;
     store.dirty();
     if (f.ack && awaitingAck) {
@@ -280,7 +286,7 @@ export function createLoraDriver(cfg: LoraConfig, ctx: Ctx, deps: LoraDeps): Lor
       awaitingAck = undefined;
       downlinkEvent({ id: d.id, point: d.point, status: 'acknowledged', at: ctx.clock.now(), fPort: d.fPort });
     }
-    const payload = f.fPort !== undefined && f.fPort > 0 ? cryptFrm(s.appSKey, 0, s.devAddr, deviceFCnt(r.full, width), f.frmPayload) : undefined;
+    const payload = f.fPort !== undefined && f.fPort > 0 ? cryptFrm(crypto.app, 0, s.devAddr, deviceFCnt(r.full, width), f.frmPayload) : undefined;
     if (f.fPort === 0) network()?.count('mac_only');
     dedup.add(key, meta, (metas) => {
       const best = metas.reduce((a, b) => (byRadio(a, b) <= 0 ? a : b));
@@ -314,7 +320,7 @@ export function createLoraDriver(cfg: LoraConfig, ctx: Ctx, deps: LoraDeps): Lor
     store.data.devNonces.push(f.devNonce);
     if (store.data.devNonces.length > DEVNONCE_HISTORY) store.data.devNonces.splice(0, store.data.devNonces.length - DEVNONCE_HISTORY);
     n.setDevAddr(member, addr);
-    session = j.session;
+    setSession(j.session);
     const joinedAt = ctx.clock.now();
     store.data.session = { devAddr: addr, nwkSKey: j.session.nwkSKey.toString('hex'), appSKey: j.session.appSKey.toString('hex'), joinedAt, appNonce: j.appNonce };
     store.data.fcntUp = undefined;
@@ -394,10 +400,10 @@ export function createLoraDriver(cfg: LoraConfig, ctx: Ctx, deps: LoraDeps): Lor
       stopping = false;
       state = 'starting';
       store ??= openStore(ctx.state, cfg.devEui, identity, log);
-      if (abpSession) session = abpSession;
+      if (abpSession) setSession(abpSession);
       else if (otaa && store.data.session) {
         const s = store.data.session;
-        session = { devAddr: s.devAddr >>> 0, nwkSKey: Buffer.from(s.nwkSKey, 'hex'), appSKey: Buffer.from(s.appSKey, 'hex') };
+        setSession({ devAddr: s.devAddr >>> 0, nwkSKey: Buffer.from(s.nwkSKey, 'hex'), appSKey: Buffer.from(s.appSKey, 'hex') });
       }
       if (cfg.codec && !codec) codec = await deps.loadCodec(cfg.codec, log);
       try {

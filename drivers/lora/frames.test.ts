@@ -4,9 +4,11 @@
 import { describe, expect, it } from 'vitest';
 import { buildDataUp, buildJoinRequest, cryptPayload, openJoinAccept } from '../../test/support/lora/crypto.ts';
 import { createPrng } from '../../runtime/prng.ts';
-import { cryptFrm, joinMicOk, MAX_FCNT_GAP, micOk, msbBytes, nextFCnt, parsePhy } from './frames.ts';
+import { aes128, cryptFrm, joinMicOk, MAX_FCNT_GAP, micOk, micOkLoraPacket, msbBytes, nextFCnt, parsePhy, sessionCrypto } from './frames.ts';
+import { cmac } from '../../test/support/lora/crypto.ts';
 import loraPacket from './lorapacket.ts';
 import { acceptJoin, allocateDevAddr } from './otaa.ts';
+import { cmacMic as cmacMicOf } from './frames.ts';
 
 const NWK = Buffer.from('2b7e151628aed2a6abf7158809cf4f3c', 'hex');
 const APP = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex');
@@ -22,11 +24,30 @@ describe('lora frames', () => {
       const phy = buildDataUp({ devAddr, fcnt, fPort: 1 + (i % 200), payload, nwkSKey: NWK, appSKey: APP });
       const f = parsePhy(phy);
       if ('error' in f || f.kind !== 'data') throw new Error('not parsed');
-      expect(cryptFrm(APP, 0, devAddr, fcnt, f.frmPayload).equals(payload)).toBe(true);
+      const sc = sessionCrypto(NWK, APP);
+      expect(cryptFrm(sc.app, 0, devAddr, fcnt, f.frmPayload).equals(payload)).toBe(true);
       if (len > 0) expect(loraPacket.decrypt(loraPacket.fromWire(phy), APP, NWK, msbBytes(fcnt, 32)).equals(payload)).toBe(true);
-      expect(micOk(f, NWK, fcnt, 32)).toBe(true);
-      expect(micOk(f, NWK, (fcnt + 0x10000) >>> 0, 32)).toBe(false);
-      expect(cryptFrm(APP, 1, devAddr, fcnt, payload).equals(cryptPayload(APP, 1, devAddr, fcnt, payload))).toBe(true);
+      expect(micOk(f, sc, fcnt, 32)).toBe(true);
+      expect(micOkLoraPacket(f, NWK, fcnt, 32)).toBe(true);
+      expect(micOk(f, sc, (fcnt + 0x10000) >>> 0, 32)).toBe(false);
+      expect(micOkLoraPacket(f, NWK, (fcnt + 0x10000) >>> 0, 32)).toBe(false);
+      expect(micOk(f, sessionCrypto(APP, APP), fcnt, 32)).toBe(false);
+      expect(cryptFrm(aes128(APP), 1, devAddr, fcnt, payload).equals(cryptPayload(APP, 1, devAddr, fcnt, payload))).toBe(true);
+    }
+  });
+
+  it('computes AES-CMAC as RFC 4493 (its test vectors) with its cached cipher', () => {
+    const k = Buffer.from('2b7e151628aed2a6abf7158809cf4f3c', 'hex');
+    const m = Buffer.from('6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710', 'hex');
+    const mic = cmacMicOf(k);
+    for (const [len, tag] of [[0, 'bb1d6929'], [16, '070a16b4'], [40, 'dfa66747'], [64, '51f0bebf']] as const) {
+      expect(mic(m.subarray(0, len)).toString('hex')).toBe(tag);
+      expect(cmac(k, m.subarray(0, len)).subarray(0, 4).toString('hex')).toBe(tag);
+    }
+    const rnd = createPrng(3);
+    for (let i = 0; i < 30; i++) {
+      const msg = Buffer.from(Array.from({ length: Math.floor(rnd() * 70) }, () => Math.floor(rnd() * 256)));
+      expect(mic(msg).equals(cmac(k, msg).subarray(0, 4))).toBe(true);
     }
   });
 
