@@ -454,8 +454,8 @@ export function createLoraDriver(cfg: LoraConfig, ctx: Ctx, deps: LoraDeps): Lor
 
     async write(point, value) {
       if (point !== 'downlink' && !cfg.points[point]?.writable) {
-        throw new WriteRefusedError('lora', cfg.id, point, cfg.points[point]
-          ? 'not writable (set writable: true under points to send it down)'
+        throw new WriteRefusedError('lora', cfg.id, point, cfg.points[point] || point in RADIO_POINTS || point === 'payload'
+          ? `not writable (${cfg.points[point] ? 'set writable: true under points to send it down' : 'radio metadata and payloads are read-only'})`
           : `no such point (writable: ${['downlink', ...Object.keys(cfg.points).filter((p) => cfg.points[p].writable)].join(', ')})`);
       }
       if (point === 'downlink' && !(value && typeof value === 'object' && 'bytes' in value)) {
