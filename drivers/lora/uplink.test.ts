@@ -188,6 +188,37 @@ describe('lora ABP uplinks over Semtech UDP', () => {
     probe.close();
   });
 
+  it('keeps the uplink counter across a restart (a replay after it is refused) without a write per uplink', async () => {
+    rig = createRig({ durable: true });
+    const dir = rig.dir;
+    const s = await rig.sensor('manhole-7', { ...ABP, dedupWindow: '0ms' });
+    await s.start();
+    const fwd = await startForwarder(rig.port(s), 'aa555a0000000001');
+    fwds.push(fwd);
+    for (let i = 1; i <= 60; i++) await fwd.uplink(up(i));
+    await until(() => s.health().lora.uplinks === 60, 5000, '60 uplinks');
+    expect(s.health().lora.state.writes).toBeLessThan(10); // debounced, not one fsync per uplink
+    await s.stop();
+    const again = createRig({ durable: true, dir });
+    const s2 = await again.sensor('manhole-7', { ...ABP, dedupWindow: '0ms' });
+    try {
+      await s2.start();
+      expect(s2.health().lora.fcntUp).toBe(60);
+      const f2 = await startForwarder(again.port(s2), 'aa555a0000000001');
+      fwds.push(f2);
+      await f2.uplink(up(60));
+      await f2.uplink(up(61));
+      await until(() => s2.health().lora.uplinks === 1 && s2.health().lora.refused.replay === 1, 5000, 'replay refused, next accepted');
+      // Other keys for the same DevEUI start the counters over.
+      await s2.stop();
+      const s3 = await again.sensor('manhole-7', { ...ABP, devAddr: '26011bdf', dedupWindow: '0ms' });
+      await s3.start();
+      expect(s3.health().lora.fcntUp).toBeUndefined();
+    } finally {
+      await again.close();
+    }
+  });
+
   it('flushes uplinks still inside their dedup window when stopped (no reading lost)', async () => {
     const { r, s, fwd } = await setup({ dedupWindow: '2s' });
     await fwd.uplink(up(1));
