@@ -156,13 +156,13 @@ export function createLoraDriver(cfg: LoraConfig, ctx: Ctx, deps: LoraDeps): Lor
     ctx.bus.emit('reading', r);
   };
 
-  const seen = (o: { rssi?: number; snr?: number; sf?: number; freq?: number; gateway?: string; gateways: string[]; fcnt?: number }) => {
+  const seen = (o: { rssi?: number; snr?: number; sf?: number; freq?: number; gateway?: string; gateways: string[]; fcnt?: number }, join = false) => {
     radio.lastSeen = ctx.clock.now();
     Object.assign(radio, {
       rssi: o.rssi, snr: o.snr, sf: o.sf, freq: o.freq, gateway: o.gateway, gateways: o.gateways,
       ...(o.fcnt !== undefined && { fcntUp: o.fcnt }),
     });
-    st.uplinks++;
+    if (!join) st.uplinks++;
     consecutiveRefusals = 0;
     if (state !== 'stopped') state = 'online';
   };
@@ -330,8 +330,7 @@ export function createLoraDriver(cfg: LoraConfig, ctx: Ctx, deps: LoraDeps): Lor
     log.info({ devAddr: hexAddr(addr), devNonce: nonceHex }, 'device joined');
     dedup.add(key, meta, (metas) => {
       const best = metas.reduce((a, b) => (byRadio(a, b) <= 0 ? a : b));
-      seen({ rssi: best.rssi, snr: best.lsnr, sf: best.sf, freq: best.freq, gateway: best.gateway, gateways: [...new Set(metas.map((m) => m.gateway))] });
-      st.uplinks--; // a join is not an uplink
+      seen({ rssi: best.rssi, snr: best.lsnr, sf: best.sf, freq: best.freq, gateway: best.gateway, gateways: [...new Set(metas.map((m) => m.gateway))] }, true);
       const via = [...metas].sort(byRadio).find((m) => n.canSend(m.gateway));
       if (!via) {
         n.count('no_downlink_path');

@@ -145,6 +145,20 @@ describe('lora downlinks', () => {
     await expect(s.write('downlink', { bytes: '00' })).rejects.toThrow(/downlink queue full \(8 waiting/);
   });
 
+  it('reports a confirmed downlink acknowledged by the next uplink', async () => {
+    const { rig, s, fwd } = await boot();
+    const { ja } = await joinDevice(s, fwd, 10);
+    const keys = { nwkSKey: ja.nwkSKey, appSKey: ja.appSKey };
+    const r = await s.write('downlink', { bytes: '55', fPort: 9, confirmed: true });
+    await fwd.uplink(buildDataUp({ devAddr: ja.devAddr, fcnt: 0, fPort: 2, payload: Buffer.alloc(4), ...keys }));
+    await until(() => s.health().lora.downlink.sent === 1, 5000, 'sent');
+    expect(openDataDown(fwd.pullResps[1].phy, keys)).toMatchObject({ micOk: true, mtype: 'confirmed', fPort: 9 });
+    await fwd.uplink(buildDataUp({ devAddr: ja.devAddr, fcnt: 1, fPort: 2, ack: true, payload: Buffer.alloc(4), ...keys }));
+    await until(() => s.health().lora.downlink.last?.status === 'acknowledged', 5000, 'acknowledged');
+    expect(rig.events.filter((e) => e.type === 'lora.downlink').map((e) => e.data.status)).toEqual(['sent', 'acknowledged']);
+    expect(s.health().lora.downlink.last!.id).toBe(r.id);
+  });
+
   it('skips FCntDown ahead by the safety margin after a restart', async () => {
     const first = await boot({}, { ...OTAA });
     const { ja } = await joinDevice(first.s, first.fwd, 9);

@@ -81,6 +81,8 @@ export interface DataUp {
   appSKey: Buffer;
   confirmed?: boolean;
   adr?: boolean;
+  /** Acknowledges the last confirmed downlink. */
+  ack?: boolean;
   /** Plain MAC commands in FOpts (at most 15 bytes). */
   fOpts?: Buffer;
 }
@@ -88,7 +90,7 @@ export interface DataUp {
 /** A complete uplink PHYPayload: MHDR | DevAddr | FCtrl | FCnt | FOpts | FPort | FRMPayload | MIC. */
 export function buildDataUp(f: DataUp): Buffer {
   const fOpts = f.fOpts ?? Buffer.alloc(0);
-  const fctrl = (f.adr ? 0x80 : 0) | fOpts.length;
+  const fctrl = (f.adr ? 0x80 : 0) | (f.ack ? 0x20 : 0) | fOpts.length;
   const fcnt16 = Buffer.alloc(2);
   fcnt16.writeUInt16LE(f.fcnt & 0xffff);
   const parts = [Buffer.from([f.confirmed ? 0x80 : 0x40]), u32le(f.devAddr), Buffer.from([fctrl]), fcnt16, fOpts];
