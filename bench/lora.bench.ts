@@ -28,7 +28,7 @@ import { buildDataUp } from '../test/support/lora/crypto.ts';
 const SENSORS = Number(process.env.LORA_BENCH_SENSORS ?? 100);
 const FRAMES = Number(process.env.LORA_BENCH_FRAMES ?? 30_000);
 const DEDUP = process.env.LORA_BENCH_DEDUP ?? '200ms';
-const WINDOW = Number(process.env.LORA_BENCH_WINDOW ?? 1000);
+const WINDOW = Number(process.env.LORA_BENCH_WINDOW ?? 300);
 const BASELINE_FRAMES = 5000;
 const NWK = Buffer.from('2b7e151628aed2a6abf7158809cf4f3c', 'hex');
 const APP = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex');

@@ -246,16 +246,46 @@ export interface Dedup<M> {
 }
 
 export function createDedup<M>(windowMs: number, lateMs = Math.max(1000, 5 * windowMs)): Dedup<M> {
-  const open = new Map<string, { metas: M[]; flush: (metas: M[]) => void; timer?: NodeJS.Timeout }>();
+  const open = new Map<string, { metas: M[]; flush: (metas: M[]) => void; deadline: number }>();
   // Keys flushed within lateMs, oldest first (Map keeps insertion order).
   const recent = new Map<string, number>();
+  // Every entry has the same window, so they expire in the order they opened: one timer for the
+  // oldest instead of one per uplink (thousands at 5,000 uplinks/s).
+  let order: string[] = [];
+  let head = 0;
+  let timer: NodeJS.Timeout | undefined;
   const done = (key: string) => {
     const o = open.get(key);
     if (!o) return;
     open.delete(key);
-    if (o.timer) clearTimeout(o.timer);
     recent.set(key, performance.now());
     o.flush(o.metas);
+  };
+  const expire = () => {
+    timer = undefined;
+    const now = performance.now();
+    while (head < order.length) {
+      const o = open.get(order[head]);
+      if (o && o.deadline > now) break;
+      const key = order[head++];
+      // A flush that throws must not stop the others (the device's flush catches its own errors).
+      try {
+        done(key);
+      } catch {
+        // counted by the caller's own try/catch when it has one
+      }
+    }
+    if (head > 1024 && head * 2 > order.length) {
+      order = order.slice(head);
+      head = 0;
+    }
+    arm();
+  };
+  const arm = () => {
+    if (timer || head >= order.length) return;
+    const o = open.get(order[head]);
+    const wait = o ? Math.max(0, o.deadline - performance.now()) : 0;
+    timer = setTimeout(expire, wait);
   };
   const prune = (now: number) => {
     for (const [k, t] of recent) {
@@ -270,18 +300,25 @@ export function createDedup<M>(windowMs: number, lateMs = Math.max(1000, 5 * win
         o.metas.push(meta);
         return 'merged';
       }
-      const now = performance.now();
-      prune(now);
+      prune(performance.now());
       return recent.has(key) ? 'late' : 'absent';
     },
     add(key, meta, flush) {
-      const entry: { metas: M[]; flush: (metas: M[]) => void; timer?: NodeJS.Timeout } = { metas: [meta], flush };
-      open.set(key, entry);
-      if (windowMs <= 0) done(key);
-      else entry.timer = setTimeout(() => done(key), windowMs);
+      if (windowMs <= 0) {
+        open.set(key, { metas: [meta], flush, deadline: 0 });
+        done(key);
+        return;
+      }
+      open.set(key, { metas: [meta], flush, deadline: performance.now() + windowMs });
+      order.push(key);
+      arm();
     },
     drain() {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
       for (const k of [...open.keys()]) done(k);
+      order = [];
+      head = 0;
     },
     open: () => open.size,
   };
