@@ -124,7 +124,10 @@ export function createLoraDriver(cfg: LoraConfig, ctx: Ctx, deps: LoraDeps): Lor
   const dl = { sent: 0, failed: 0, last: undefined as DownlinkStatus | undefined };
   const radio: Omit<LoraHealth['lora'], 'devEui' | 'mode' | 'source' | 'fcntDown' | 'refused' | 'downlink' | 'state' | 'uplinks' | 'copies' | 'joins'> = {};
   const st = { uplinks: 0, copies: 0, joins: 0 };
-  const dedup = createDedup<RxMeta>(cfg.dedupWindow);
+  const dedup = createDedup<RxMeta>(cfg.dedupWindow, (err) => {
+    network()?.count('internal');
+    log.error({ err: (err as Error)?.stack ?? String(err) }, 'uplink flush failed');
+  });
 
   const network = (): Network | undefined => net?.network;
 

@@ -245,7 +245,7 @@ export interface Dedup<M> {
   open(): number;
 }
 
-export function createDedup<M>(windowMs: number, lateMs = Math.max(1000, 5 * windowMs)): Dedup<M> {
+export function createDedup<M>(windowMs: number, onError: (err: unknown) => void = () => {}, lateMs = Math.max(1000, 5 * windowMs)): Dedup<M> {
   const open = new Map<string, { metas: M[]; flush: (metas: M[]) => void; deadline: number }>();
   // Keys flushed within lateMs, oldest first (Map keeps insertion order).
   const recent = new Map<string, number>();
@@ -268,11 +268,11 @@ export function createDedup<M>(windowMs: number, lateMs = Math.max(1000, 5 * win
       const o = open.get(order[head]);
       if (o && o.deadline > now) break;
       const key = order[head++];
-      // A flush that throws must not stop the others (the device's flush catches its own errors).
+      // A flush that throws must not stop the others, nor reach the timer (an uncaught exception).
       try {
         done(key);
-      } catch {
-        // counted by the caller's own try/catch when it has one
+      } catch (err) {
+        onError(err);
       }
     }
     if (head > 1024 && head * 2 > order.length) {
@@ -316,7 +316,13 @@ export function createDedup<M>(windowMs: number, lateMs = Math.max(1000, 5 * win
     drain() {
       if (timer) clearTimeout(timer);
       timer = undefined;
-      for (const k of [...open.keys()]) done(k);
+      for (const k of [...open.keys()]) {
+        try {
+          done(k);
+        } catch (err) {
+          onError(err);
+        }
+      }
       order = [];
       head = 0;
     },
