@@ -2,26 +2,81 @@
 // framework (runtime/) the driver families and the services this product is made of; runtime/
 // itself imports none of drivers/, flows/, models/ or provisioning/.
 import { builtinDrivers, checkSharedPorts } from './drivers/index.ts';
+import type { BusRegistryOptions } from './drivers/common/bus.ts';
+import { createModbusServerService } from './drivers/modbus-server/service.ts';
+import { modbusServerSection } from './drivers/modbus-server/schema.ts';
 import { createDevicesService } from './drivers/service.ts';
 import { createFlowsService } from './flows/service.ts';
+import { createModelsService, modelsCli, modelsDir, modelsSection, type ModelsConfig, type ModelsService } from './models/index.ts';
+import { provisionVerb } from './provisioning/cli.ts';
+import { provisioningSection } from './provisioning/config.ts';
+import { createProvisioningService } from './provisioning/service.ts';
 import { startAgent, type Agent, type AgentOptions } from './runtime/agent.ts';
 import type { CliApp } from './runtime/cli.ts';
-import { runCli } from './runtime/cli.ts';
-import type { WaysideConfig } from './runtime/config/index.ts';
-import type { DriverRegistry } from './runtime/drivers.ts';
+import { CliUsageError, runCli } from './runtime/cli.ts';
+import { configSection, readConfig, type WaysideConfig } from './runtime/config/index.ts';
+import { createDriverRegistry, type DriverDefinition, type DriverRegistry } from './runtime/drivers.ts';
 import type { Service } from './runtime/service.ts';
+import type { z } from 'zod';
+
+/** The top-level config sections the product's services own. */
+export function productSections(): Record<string, z.ZodType> {
+  return { models: modelsSection, modbusServer: modbusServerSection, provisioning: provisioningSection };
+}
+
+/**
+ * One agent's product: its driver families and its services, made together so that the camera
+ * family and the models service share one engine. `opts` tunes serial reopen (tests).
+ */
+export function product(opts: BusRegistryOptions = {}): { drivers: DriverDefinition[]; services(config: WaysideConfig, registry: DriverRegistry): Service[] } {
+  const models = createModelsService();
+  return {
+    drivers: [...builtinDrivers(opts)],
+    services: (config, registry) => productServices(config, registry, models),
+  };
+}
+
+/** A registry with the product's driver families and config sections, and its services. */
+export function productRegistry(opts: BusRegistryOptions = {}): { registry: DriverRegistry; services(config: WaysideConfig): Service[] } {
+  const p = product(opts);
+  const registry = createDriverRegistry(p.drivers, { sections: productSections() });
+  return { registry, services: (config) => p.services(config, registry) };
+}
 
 /** The product's services over one driver registry, in start order. */
-export function productServices(_config: WaysideConfig, registry: DriverRegistry): Service[] {
+export function productServices(_config: WaysideConfig, registry: DriverRegistry, models: ModelsService = createModelsService()): Service[] {
   const devices = createDevicesService(registry);
-  const flows = createFlowsService({ write: devices.write, devices: devices.list });
-  return [devices, flows];
+  const flows = createFlowsService({ write: devices.write, devices: devices.list, infer: (image, model, o) => models.inferImage(image, model, o) });
+  // After devices: its start checks the mapped points against the running drivers.
+  const modbusServer = createModbusServerService({ write: devices.write, points: devices.list });
+  const provisioning = createProvisioningService();
+  // Models first: cameras ask it for their pipelines when the devices start.
+  return [models, devices, flows, modbusServer, provisioning];
+}
+
+/** `wayside models …` against the models folder of a config file. */
+async function modelsVerb(argv: string[]): Promise<number> {
+  const at = argv.findIndex((a) => a === '--config' || a === '-c');
+  if (at < 0 || !argv[at + 1]) throw new CliUsageError('models: --config <file> is required (the models live under its gateway.stateDir)');
+  const file = argv[at + 1];
+  const rest = [...argv.slice(0, at), ...argv.slice(at + 2)];
+  const registry = createDriverRegistry(builtinDrivers(), { sections: productSections() });
+  const { config } = readConfig(file, registry, { checks: [checkSharedPorts] });
+  const stateDir = config.gateway.stateDir;
+  return modelsCli(rest, { stdout: process.stdout, stderr: process.stderr, stateDir, modelsDir: modelsDir(configSection<ModelsConfig>(config, 'models'), stateDir) });
 }
 
 export const app: CliApp = {
-  drivers: builtinDrivers,
-  services: productServices,
+  product: () => product(),
   configChecks: [checkSharedPorts],
+  configSections: productSections,
+  verbs: {
+    models: {
+      usage: '  wayside models list|add ... --config <file>\n                                  the installed models (list [--json]; add <file.onnx> --name N)\n',
+      run: modelsVerb,
+    },
+    provision: provisionVerb,
+  },
 };
 
 /** Starts an agent made of the product's services (tests and embedders use this). */

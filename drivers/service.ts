@@ -2,14 +2,17 @@
 // contract. It creates each driver through the registry (lazy: a family's code loads only when
 // one of its devices is configured), starts them each in their own try/catch, watches liveness
 // and data quality, serves device writes (the `write` command and flows), reports the `devices`
-// health section and describes every device's points in the birth message.
+// health section and describes every device's points in the birth message. A new config
+// (live reconfiguration) starts, stops or restarts exactly the devices added, removed or edited;
+// the others keep running with their liveness and quality state (each device has its own).
 import type { WaysideConfig } from '../runtime/config/index.ts';
 import type { DriverRegistry, PointInfo } from '../runtime/drivers.ts';
 import { WriteError } from '../runtime/errors.ts';
 import { createLiveness, type Liveness } from '../runtime/liveness.ts';
 import { createQuality, type Quality } from '../runtime/quality.ts';
+import { deviceChanges } from '../runtime/reconfigure.ts';
 import type { Service, ServiceCtx } from '../runtime/service.ts';
-import type { DeviceHealth, Driver, Log } from '../runtime/types.ts';
+import type { Bus, DeviceHealth, Driver, Log } from '../runtime/types.ts';
 
 type DeviceConfig = WaysideConfig['devices'][number];
 
@@ -18,6 +21,8 @@ interface Entry {
   instance?: Driver;
   error?: string;
   points?: PointInfo[];
+  liveness?: Liveness;
+  quality?: Quality;
 }
 
 export interface DeviceInfo {
@@ -39,9 +44,8 @@ const STOP_MS = 1500;
 
 export function createDevicesService(registry: DriverRegistry): DevicesService {
   const entries = new Map<string, Entry>();
-  let liveness: Liveness | undefined;
-  let quality: Quality | undefined;
   let log: Log | undefined;
+  let sctx: ServiceCtx | undefined;
 
   const describe = (d: DeviceConfig): PointInfo[] | undefined => {
     try {
@@ -58,8 +62,8 @@ export function createDevicesService(registry: DriverRegistry): DevicesService {
     } catch (err) {
       h = { device: id, driver: e.config.driver, state: 'degraded', errors: 1, readings: 0, lastError: String(err) };
     }
-    if (liveness?.offline().includes(id) && h.state === 'online') h = { ...h, state: 'offline' };
-    const faults = quality?.active(id) ?? [];
+    if (e.liveness?.offline().includes(id) && h.state === 'online') h = { ...h, state: 'offline' };
+    const faults = e.quality?.active(id) ?? [];
     if (faults.length) h = { ...h, quality: faults, state: h.state === 'online' ? 'degraded' : h.state };
     return h;
   };
@@ -79,6 +83,55 @@ export function createDevicesService(registry: DriverRegistry): DevicesService {
     log?.info({ device, point, value }, 'point written');
   };
 
+  /** Creates and starts one device with its own liveness and quality watch. Never throws. */
+  const startDevice = async (ctx: ServiceCtx, device: DeviceConfig): Promise<void> => {
+    const e: Entry = { config: device, points: describe(device) };
+    entries.set(device.id, e);
+    // Each device's watchers listen on the bus under their own owner, so one can go alone.
+    const own = ownerBus(ctx.bus, device.id);
+    const wctx = { ...ctx, bus: own };
+    e.liveness = createLiveness(wctx, [{ id: device.id, offlineAfterMs: device.offlineAfter }]);
+    e.quality = createQuality(wctx, Object.entries(device.perPoint).flatMap(([point, o]) => (o.checks ? [{ device: device.id, point, checks: o.checks }] : [])));
+    e.liveness.start();
+    e.quality.start();
+    // The driver's logger names its family and device once; drivers add nothing of their own.
+    const dlog = ctx.log.child({ mod: device.driver, device: device.id });
+    try {
+      const def = registry.get(device.driver);
+      if (!def) throw new Error(`unknown driver "${device.driver}"`);
+      e.instance = await def.create(device, { bus: ctx.bus, clock: ctx.clock, newId: ctx.newId, log: dlog, state: ctx.state.sub(device.id) });
+    } catch (err) {
+      e.error = errorText(err);
+      dlog.error({ err: e.error }, 'device could not be created');
+      return;
+    }
+    try {
+      await e.instance.start();
+    } catch (err) {
+      e.error = errorText(err);
+      dlog.error({ err: e.error }, 'device failed to start');
+    }
+  };
+
+  /** Stops one device (bounded by STOP_MS) and its watchers, and forgets it. */
+  const stopDevice = async (id: string): Promise<void> => {
+    const e = entries.get(id);
+    if (!e) return;
+    entries.delete(id);
+    await withTimeout(
+      (async () => {
+        try {
+          await e.instance?.stop();
+        } catch (err) {
+          log?.warn({ device: id, err: errorText(err) }, 'device stop failed');
+        }
+      })(),
+      STOP_MS,
+    );
+    e.liveness?.stop();
+    e.quality?.stop();
+  };
+
   return {
     name: 'devices',
     write,
@@ -86,56 +139,26 @@ export function createDevicesService(registry: DriverRegistry): DevicesService {
 
     async start(ctx: ServiceCtx) {
       log = ctx.log;
-      const devicesOn = ctx.config.devices.filter((d) => d.enabled);
-      for (const d of devicesOn) entries.set(d.id, { config: d, points: describe(d) });
-      liveness = createLiveness(ctx, devicesOn.map((d) => ({ id: d.id, offlineAfterMs: d.offlineAfter })));
-      quality = createQuality(
-        ctx,
-        devicesOn.flatMap((d) => Object.entries(d.perPoint).flatMap(([point, o]) => (o.checks ? [{ device: d.id, point, checks: o.checks }] : []))),
-      );
-      liveness.start();
-      quality.start();
-      await Promise.all(
-        [...entries.values()].map(async (e) => {
-          const device = e.config;
-          // The driver's logger names its family and device once; drivers add nothing of their own.
-          const dlog = ctx.log.child({ mod: device.driver, device: device.id });
-          try {
-            const def = registry.get(device.driver);
-            if (!def) throw new Error(`unknown driver "${device.driver}"`);
-            e.instance = await def.create(device, { bus: ctx.bus, clock: ctx.clock, newId: ctx.newId, log: dlog, state: ctx.state.sub(device.id) });
-          } catch (err) {
-            e.error = errorText(err);
-            dlog.error({ err: e.error }, 'device could not be created');
-            return;
-          }
-          try {
-            await e.instance.start();
-          } catch (err) {
-            e.error = errorText(err);
-            dlog.error({ err: e.error }, 'device failed to start');
-          }
-        }),
-      );
+      sctx = ctx;
+      await Promise.all(ctx.config.devices.filter((d) => d.enabled).map((d) => startDevice(ctx, d)));
     },
 
     async stop() {
-      await Promise.all(
-        [...entries.entries()].map(([id, e]) =>
-          withTimeout(
-            (async () => {
-              try {
-                await e.instance?.stop();
-              } catch (err) {
-                log?.warn({ device: id, err: errorText(err) }, 'device stop failed');
-              }
-            })(),
-            STOP_MS,
-          ),
-        ),
-      );
-      liveness?.stop();
-      quality?.stop();
+      await Promise.all([...entries.keys()].map((id) => stopDevice(id)));
+    },
+
+    async reconfigure(next) {
+      const ctx = sctx;
+      if (!ctx) return;
+      const prev = [...entries.values()].map((e) => e.config);
+      const diff = deviceChanges(prev, next.devices);
+      const byId = new Map(next.devices.map((d) => [d.id, d]));
+      // Stopped first: an edited device may take its port back at once.
+      await Promise.all([...diff.removed, ...diff.changed].map((id) => stopDevice(id)));
+      await Promise.all([...diff.added, ...diff.changed].map((id) => startDevice(ctx, byId.get(id)!)));
+      const restarted = [...diff.added, ...diff.changed, ...diff.removed].map((id) => `device:${id}`);
+      if (restarted.length) ctx.log.info({ added: diff.added, removed: diff.removed, restarted: diff.changed }, 'devices reconfigured');
+      return { restarted };
     },
 
     health() {
@@ -156,6 +179,15 @@ export function createDevicesService(registry: DriverRegistry): DevicesService {
     }),
 
     birth: () => ({ devices: list() }),
+  };
+}
+
+/** The bus, with listener owners suffixed by the device id (bus.off then removes only this device's). */
+function ownerBus(bus: Bus, device: string): Bus {
+  return {
+    on: (type, owner, fn) => bus.on(type, `${owner}:${device}`, fn),
+    emit: (type, msg) => bus.emit(type, msg),
+    off: (owner) => bus.off(`${owner}:${device}`),
   };
 }
 

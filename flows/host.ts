@@ -13,7 +13,7 @@ import { clockIds } from '../runtime/ids.ts';
 import type { Bus, Clock, Log } from '../runtime/types.ts';
 import { loginGuard, plainBeyondLoopback } from './login.ts';
 import { createPointCap } from './points.ts';
-import type { FlowStats, WaysideBridge } from './nodes/src/red.ts';
+import type { FlowStats, InferFn, WaysideBridge } from './nodes/src/red.ts';
 import { buildSettings, createLogSink, credentialSecret, FLOW_FILE, FlowsError, noteNodeError, type LogTracker } from './settings.ts';
 import { countFlows, validateFlows } from './validate.ts';
 
@@ -27,6 +27,8 @@ export interface FlowsDeps {
   bus: Bus;
   clock: Clock;
   write(device: string, point: string, value: unknown): Promise<void>;
+  /** Detections on an image (the models service); `wayside infer` nodes say so when absent. */
+  infer?: InferFn;
   health(): AgentHealth | unknown;
   /** Record ids from the agent clock (ctx.newId); default: ids stamped from `clock`. */
   newId?: () => string;
@@ -70,7 +72,7 @@ export interface FlowsHost {
 }
 
 /** Defaults for the wayside nodes (per node settable in the editor). */
-export const FLOW_LIMITS = { outRatePerS: 100, writeInFlight: 8, writeTimeoutMs: 10_000, catchPerSecond: 20, tsWindowS: 86_400 };
+export const FLOW_LIMITS = { outRatePerS: 100, writeInFlight: 8, writeTimeoutMs: 10_000, catchPerSecond: 20, tsWindowS: 86_400, inferInFlight: 2 };
 const START_TIMEOUT_MS = 15_000;
 
 export function userDirOf(stateDir: string): string {
@@ -137,7 +139,7 @@ export async function startFlows(cfg: FlowsConfig, deps: FlowsDeps): Promise<Flo
   const stats: FlowStats = { msgsIn: 0, msgsOut: 0, dropped: 0, writes: 0, writeErrors: 0, tsRefused: 0 };
   const points = createPointCap({ max: deps.maxPointsPerDevice ?? 256, devices: deps.devices?.() ?? [], log, mono: () => deps.clock.mono() });
   const bridge: WaysideBridge = {
-    bus: deps.bus, clock: deps.clock, log, newId: deps.newId ?? clockIds(deps.clock), write: deps.write,
+    bus: deps.bus, clock: deps.clock, log, newId: deps.newId ?? clockIds(deps.clock), write: deps.write, infer: deps.infer,
     health: deps.health as WaysideBridge['health'], stats, points, fromFlows: new WeakSet(), limits: FLOW_LIMITS,
   };
   const tracker: LogTracker = { nodeErrors: 0, runtimeErrors: 0, suppressed: 0 };

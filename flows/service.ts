@@ -4,10 +4,13 @@
 // this service's health section; the agent runs on without flows.
 import type { Service, ServiceCtx, ServiceHealth } from '../runtime/service.ts';
 import type { FlowsHealth, FlowsHost } from './host.ts';
+import type { InferFn } from './nodes/src/red.ts';
 
 export interface FlowsServiceDeps {
   /** Writes a device point through its driver (`wayside write` nodes). */
   write(device: string, point: string, value: unknown): Promise<void>;
+  /** Detections on an encoded image: the models service's inferImage (`wayside infer` nodes); absent = no models service. */
+  infer?: InferFn;
   /** The devices and the points their drivers know (seed the per-device point cap). */
   devices?(): { id: string; points?: (string | { name: string })[] }[];
 }
@@ -18,6 +21,11 @@ export type FlowsSection = FlowsHealth | { state: 'error'; lastError: string };
 export interface FlowsService extends Service {
   /** The running Node-RED host (remote deploys call setFlows on it); undefined when not loaded. */
   host(): FlowsHost | undefined;
+  /**
+   * Node types installed in the running Node-RED (core, wayside and any node modules present),
+   * without the stand-ins for unknown types; undefined when Node-RED is not loaded.
+   */
+  knownTypes(): Promise<string[] | undefined>;
 }
 
 /** The health problems of the flows section (the strings runtime/health.ts built before). */
@@ -50,7 +58,7 @@ export function createFlowsService(deps: FlowsServiceDeps): FlowsService {
       try {
         host = await mod.startFlows(cfg, {
           http: ctx.http, stateDir, log: ctx.log, bus: ctx.bus, clock: ctx.clock,
-          write: deps.write, health: ctx.health, newId: ctx.newId,
+          write: deps.write, infer: deps.infer, health: ctx.health, newId: ctx.newId,
           devices: () => knownPoints(ctx, deps),
           maxPointsPerDevice: ctx.config.defaults.maxPointsPerDevice,
         });
@@ -67,6 +75,13 @@ export function createFlowsService(deps: FlowsServiceDeps): FlowsService {
       return { section, problems: flowsProblems(section) };
     },
     host: () => host,
+    async knownTypes() {
+      if (!host) return undefined;
+      const spec = 'node-red';
+      const RED = ((await import(spec)) as { default: { nodes: { getNodeList(): { types?: string[]; enabled?: boolean }[] } } }).default;
+      // Stand-ins for unknown types are registered outside any node set: they are not listed here.
+      return [...new Set(RED.nodes.getNodeList().filter((n) => n.enabled !== false).flatMap((n) => n.types ?? []))].sort();
+    },
   };
 }
 

@@ -18,13 +18,14 @@ import { startLoopMonitor } from './loop.ts';
 import { createMetrics } from './metrics.ts';
 import { openOutbox } from './outbox/index.ts';
 import { createPolicy } from './policy.ts';
+import { planReconfigure, thresholdRules } from './reconfigure.ts';
 import { createRecorder } from './recorder.ts';
 import { createRules } from './rules.ts';
-import type { Service, ServiceCtx } from './service.ts';
+import type { ReconfigureResult, Service, ServiceCtx } from './service.ts';
 import { ensureDir, stateDir as openStateDir } from './state.ts';
 import { createSummarizer } from './summarizer.ts';
 import type { Bus, Ctx, Log, Outbox } from './types.ts';
-import { createUplink } from './uplink/index.ts';
+import { createUplink, type CommandHandler, type Uplink } from './uplink/index.ts';
 
 export const WAYSIDE_VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -50,6 +51,15 @@ export interface Agent {
   http?: HttpServer;
   /** A running service by name (e.g. 'flows' for remote deploys). */
   service<S extends Service = Service>(name: string): S | undefined;
+  /** The config in force (the start one, or the last one reconfigure applied). */
+  config(): WaysideConfig;
+  /**
+   * Applies a new config live (runtime/reconfigure.ts): changed devices restart, rules and summary
+   * policies swap in place, the uplink restarts when its settings changed (outbox untouched), each
+   * service applies its own section; what only takes effect at start is listed in `needsRestart`.
+   * Calls run one at a time.
+   */
+  reconfigure(next: WaysideConfig): Promise<ReconfigureResult>;
   /** Stops everything; resolves when the outbox is closed. Idempotent. */
   stop(reason?: string): Promise<void>;
 }
@@ -59,7 +69,7 @@ const STOP_BUDGET_MS = 5000;
 const SERVICE_STOP_MS = 1500;
 
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
-  const { config } = opts;
+  let config = opts.config;
   const log = opts.log ?? createLog({ level: config.log.level });
   const services = opts.services ?? [];
   checkServiceNames(services);
@@ -84,7 +94,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     const ctx = { bus, log, clock, newId: clockIds(clock) } satisfies Ctx;
     const loop = startLoopMonitor();
     undo.push({ what: 'loop monitor', fn: () => loop.stop() });
-    const policy = createPolicy(config);
+    let currentPolicy = createPolicy(config);
+    const policy: ReturnType<typeof createPolicy> = (device, point) => currentPolicy(device, point);
 
     const outbox = await step(
       `outbox ${config.outbox.path}`,
@@ -103,7 +114,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       (o) => o.close(),
     );
 
-    const uplink = config.uplink.enabled ? createUplinkFor(config, { log, outbox, ctx, birth: () => birthOf(running, log) }) : undefined;
+    const uplinkDeps = { log, outbox, ctx, birth: () => birthOf(running, log) };
+    let uplink: Uplink | undefined = config.uplink.enabled ? createUplinkFor(config, uplinkDeps) : undefined;
     const journalFd = opts.durableJournal ? openSync(opts.durableJournal, 'a') : undefined;
     const recorder = createRecorder({
       bus, log, outbox, policy, newId: ctx.newId,
@@ -114,13 +126,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     undo.push({ what: 'recorder', fn: () => recorder.stop() });
 
     const summarizer = createSummarizer(ctx, { policy });
-    const rules = createRules(
-      ctx,
-      config.rules.map((r) => {
-        const [device, point] = splitPoint(r.point);
-        return { id: r.id, device, point, above: r.above, below: r.below, hysteresis: r.hysteresis, forMs: r.for, severity: r.severity, event: r.event };
-      }),
-    );
+    const rules = createRules(ctx, thresholdRules(config));
     summarizer.start();
     rules.start();
 
@@ -156,6 +162,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       : undefined;
 
     const state = openStateDir(root);
+    const ctxs = new Map<Service, ServiceCtx>();
+    const serviceByName = <S extends Service>(name: string) => running.find((s) => s.name === name) as S | undefined;
+    // Assigned below (it needs the uplink handlers); services only call it once running.
+    let reconfigure: (next: WaysideConfig) => Promise<ReconfigureResult> = async () => {
+      throw new Error('the agent is still starting');
+    };
     for (const s of services) {
       const sctx: ServiceCtx = {
         bus, clock, config, http,
@@ -163,7 +175,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         newId: ctx.newId,
         state: state.sub(s.name),
         health: snapshot,
+        reconfigure: (next) => reconfigure(next),
+        service: serviceByName,
       };
+      ctxs.set(s, sctx);
       try {
         await s.start(sctx);
       } catch (err) {
@@ -178,19 +193,79 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       undo.push({ what: s.name, fn: () => stopService(s, log) });
     }
 
-    if (uplink) {
-      uplink.handle('health', async () => snapshot());
-      uplink.handle('ping', async (req) => ({ pong: true, echo: req ?? null, ts: clock.now() }));
-      for (const s of running) for (const [name, fn] of Object.entries(s.commands?.() ?? {})) uplink.handle(name, fn);
-      uplink.start();
-    }
-    log.info({ gateway: config.gateway.id, services: running.map((s) => s.name), version: WAYSIDE_VERSION }, 'agent started');
+    // Commands served on the uplink (kept to serve them again on a restarted uplink).
+    const handlers = new Map<string, CommandHandler>([
+      ['health', async () => snapshot()],
+      ['ping', async (req) => ({ pong: true, echo: req ?? null, ts: clock.now() })],
+    ]);
+    for (const s of running) for (const [name, fn] of Object.entries(s.commands?.() ?? {})) handlers.set(name, fn);
+    const startUplink = (u: Uplink) => {
+      for (const [name, fn] of handlers) u.handle(name, fn);
+      u.start();
+    };
+    if (uplink) startUplink(uplink);
 
     let stopping: Promise<void> | undefined;
+    let chain: Promise<unknown> = Promise.resolve();
+    const applyConfig = async (next: WaysideConfig): Promise<ReconfigureResult> => {
+      if (stopping) throw new Error('the agent is stopping');
+      const prev = config;
+      const plan = planReconfigure(prev, next);
+      const result: ReconfigureResult = { restarted: [], swapped: [], needsRestart: [...plan.needsRestart] };
+      if (plan.changed.size === 0) return result;
+      // Rules first: built and validated before anything else changes.
+      if (plan.rules) {
+        rules.replace(plan.rules);
+        result.swapped.push('rules');
+      }
+      config = next;
+      if (plan.policy) currentPolicy = createPolicy(next);
+      if (plan.policyChanged) {
+        summarizer.repolicy();
+        result.swapped.push('summaries');
+      }
+      for (const s of running) {
+        const sctx = ctxs.get(s)!;
+        sctx.config = next;
+        if (s.reconfigure) {
+          try {
+            const r = await s.reconfigure(next, prev);
+            if (r) {
+              result.restarted.push(...(r.restarted ?? []));
+              result.swapped.push(...(r.swapped ?? []));
+              result.needsRestart.push(...(r.needsRestart ?? []));
+            }
+          } catch (err) {
+            log.error({ mod: s.name, err: describe(err) }, 'service could not apply the new config; it takes effect at the next start');
+            result.needsRestart.push(s.name);
+          }
+        } else if (plan.changed.has(s.name)) {
+          result.needsRestart.push(s.name);
+        }
+      }
+      if (plan.uplink) {
+        // The outbox stays: records stored meanwhile go out once the new session is up.
+        if (uplink) await uplink.stop();
+        uplink = next.uplink.enabled ? createUplinkFor(next, uplinkDeps) : undefined;
+        if (uplink) startUplink(uplink);
+        result.restarted.push('uplink');
+      }
+      log.info(result, 'config applied');
+      return result;
+    };
+    reconfigure = (next) => {
+      const p = chain.then(() => applyConfig(next));
+      chain = p.catch(() => undefined);
+      return p;
+    };
+
+    log.info({ gateway: config.gateway.id, services: running.map((s) => s.name), version: WAYSIDE_VERSION }, 'agent started');
+
     const stop = (reason = 'stop') =>
       (stopping ??= (async () => {
         const t0 = clock.mono();
         log.info({ reason }, 'agent stopping');
+        await withTimeout(chain, 2000); // a reconfiguration in progress finishes first
         const left = () => Math.max(100, STOP_BUDGET_MS - (clock.mono() - t0) - 500);
         for (const s of [...running].reverse()) await withTimeout(stopService(s, log), Math.min(SERVICE_STOP_MS, left()));
         rules.stop();
@@ -208,7 +283,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     return {
       bus, outbox, log, http, stop,
       health: snapshot,
-      service: <S extends Service>(name: string) => running.find((s) => s.name === name) as S | undefined,
+      service: serviceByName,
+      config: () => config,
+      reconfigure,
     };
   } catch (err) {
     for (const u of undo.reverse()) {
@@ -292,11 +369,6 @@ function createUplinkFor(config: WaysideConfig, deps: { log: Log; outbox: Outbox
       onEvent: (e) => emitEvent(deps.ctx, e),
     },
   );
-}
-
-function splitPoint(p: string): [string, string] {
-  const i = p.indexOf('/');
-  return [p.slice(0, i), p.slice(i + 1)];
 }
 
 /** One line for a person: the message and, for system errors, the code (EADDRINUSE, EACCES). */

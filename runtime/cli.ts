@@ -11,10 +11,13 @@ import type { Service } from './service.ts';
 
 /** What the composition root plugs into the CLI. */
 export interface CliApp {
-  /** Fresh driver definitions (each call: its own port registries). */
-  drivers(): DriverDefinition[];
-  /** The services of one agent, in start order, over the registry the config was loaded with. */
-  services(config: WaysideConfig, registry: DriverRegistry): Service[];
+  /**
+   * What one agent is made of, made fresh for each agent: its driver definitions (with their
+   * own port registries) and its services in start order, over the registry the config was
+   * loaded with. Made together so that a family and a service can share a part (the camera
+   * family and the models service).
+   */
+  product(): { drivers: DriverDefinition[]; services(config: WaysideConfig, registry: DriverRegistry): Service[] };
   /**
    * Checks over all devices whatever their driver (e.g. two families on one serial port), run
    * by the config loader for `check`, `run` and `demo`; issues name the device by index.
@@ -22,7 +25,15 @@ export interface CliApp {
   configChecks?: DevicesCheck[];
   /** Top-level config sections the product's services own (see DriverRegistry.sections). */
   configSections?(): Record<string, z.ZodType>;
+  /**
+   * The product's own verbs (`wayside models list`): each gets the arguments after its name and
+   * parses its own flags; returns the exit code. A thrown `CliUsageError` prints usage, exit 2.
+   */
+  verbs?: Record<string, { usage: string; run(argv: string[]): Promise<number> }>;
 }
+
+/** A mistake on a product verb's command line: one line on stderr, exit 2. */
+export class CliUsageError extends Error {}
 
 const USAGE = `wayside ${WAYSIDE_VERSION} - edge agent for sensing gateways and smart lamp poles
 
@@ -78,12 +89,19 @@ function parse(argv: string[]) {
   }
 }
 
+function usage(app: CliApp): string {
+  const extra = Object.values(app.verbs ?? {}).map((v) => v.usage.replace(/\n$/, '') + '\n').join('');
+  return USAGE.replace('  wayside version', `${extra}  wayside version`);
+}
+
 async function main(argv: string[], app: CliApp): Promise<number> {
+  const verb = argv[0] !== undefined ? app.verbs?.[argv[0]] : undefined;
+  if (verb) return verb.run(argv.slice(1));
   const { positionals, values } = parse(argv);
   const cmd = positionals[0];
 
   if (values.help || cmd === 'help') {
-    process.stdout.write(USAGE);
+    process.stdout.write(usage(app));
     return 0;
   }
   if (values.version || cmd === 'version') {
@@ -93,7 +111,8 @@ async function main(argv: string[], app: CliApp): Promise<number> {
   if (!cmd) throw new UsageError('missing command');
   if (!['run', 'check', 'demo'].includes(cmd)) throw new UsageError(`unknown command "${cmd}"`);
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-  const registry = createDriverRegistry(app.drivers(), { sections: app.configSections?.() });
+  const product = app.product();
+  const registry = createDriverRegistry(product.drivers, { sections: app.configSections?.() });
   const checks = app.configChecks;
 
   if (cmd === 'demo') {
@@ -101,7 +120,7 @@ async function main(argv: string[], app: CliApp): Promise<number> {
     const stateWhy = values.state === undefined ? undefined : stateDirProblem(values.state);
     if (stateWhy) throw new UsageError(`--state: ${stateWhy}`);
     const { runDemo } = await import('./demo.ts');
-    await runDemo({ registry, services: (c) => app.services(c, registry), checks, durationMs, stateDir: values.state });
+    await runDemo({ registry, services: (c) => product.services(c, registry), checks, durationMs, stateDir: values.state });
     return 0;
   }
   if (!values.config) throw new UsageError(`${cmd}: --config <file> is required`);
@@ -129,7 +148,7 @@ async function main(argv: string[], app: CliApp): Promise<number> {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
-  const agent = await startAgent({ config, services: app.services(config, registry), log, durableJournal: process.env.WAYSIDE_DURABLE_JOURNAL });
+  const agent = await startAgent({ config, services: product.services(config, registry), log, durableJournal: process.env.WAYSIDE_DURABLE_JOURNAL });
   await new Promise<void>((resolve) => {
     onStop = resolve;
     if (signalled) resolve();
@@ -164,7 +183,11 @@ export function runCli(argv: string[], app: CliApp): void {
         process.exit(1);
       }
       if (err instanceof UsageError) {
-        process.stderr.write(`wayside: ${err.message}\n\n${USAGE}`);
+        process.stderr.write(`wayside: ${err.message}\n\n${usage(app)}`);
+        process.exit(2);
+      }
+      if (err instanceof CliUsageError) {
+        process.stderr.write(`wayside: ${err.message}\n`);
         process.exit(2);
       }
       // An operating-system refusal (port in use, permission denied) is the operator's to fix:

@@ -23,6 +23,13 @@ export interface Rules {
   stop(): void;
   /** Ids of the rules currently raised. */
   active(): string[];
+  /**
+   * Swaps in a new rule set without missing a reading (live reconfiguration). A rule kept with
+   * the same id, device, point and event keeps its raised state (a changed threshold is applied
+   * from the next reading; a pending debounce starts over); a removed rule that was raised is
+   * cleared (the platform sees the pair closed, `data.removed: true`); new rules start unraised.
+   */
+  replace(rules: ThresholdRule[]): { kept: string[]; added: string[]; removed: string[]; changed: string[] };
 }
 
 const OWNER = 'rules';
@@ -40,19 +47,26 @@ interface RuleState {
 export function createRules(ctx: Ctx, rules: ThresholdRule[], opts: { tickMs?: number } = {}): Rules {
   const { bus, clock } = ctx;
   const log = ctx.log.child({ mod: OWNER });
-  const byPoint = new Map<string, Map<string, RuleState[]>>();
+  let byPoint = new Map<string, Map<string, RuleState[]>>();
   const pending = new Set<RuleState>();
   let timer: NodeJS.Timeout | undefined;
+  let count = rules.length;
 
-  const ids = new Set<string>();
-  for (const rule of rules) {
-    validate(rule, ids);
-    let points = byPoint.get(rule.device);
-    if (!points) byPoint.set(rule.device, (points = new Map()));
-    const list = points.get(rule.point) ?? [];
-    list.push({ rule, raised: false, lastValue: NaN, threshold: NaN });
-    points.set(rule.point, list);
-  }
+  const index = (list: ThresholdRule[], keep: (r: ThresholdRule) => RuleState | undefined): Map<string, Map<string, RuleState[]>> => {
+    const ids = new Set<string>();
+    const out = new Map<string, Map<string, RuleState[]>>();
+    for (const rule of list) {
+      validate(rule, ids);
+      let points = out.get(rule.device);
+      if (!points) out.set(rule.device, (points = new Map()));
+      const states = points.get(rule.point) ?? [];
+      states.push(keep(rule) ?? { rule, raised: false, lastValue: NaN, threshold: NaN });
+      points.set(rule.point, states);
+    }
+    return out;
+  };
+  byPoint = index(rules, () => undefined);
+  const allStates = (): RuleState[] => [...byPoint.values()].flatMap((points) => [...points.values()].flat());
 
   const crossed = (r: ThresholdRule, v: number): number | undefined => {
     if (r.above !== undefined && v > r.above) return r.above;
@@ -119,26 +133,55 @@ export function createRules(ctx: Ctx, rules: ThresholdRule[], opts: { tickMs?: n
     }
   };
 
+  const replace = (next: ThresholdRule[]): ReturnType<Rules['replace']> => {
+    const old = new Map(allStates().map((st) => [st.rule.id, st]));
+    const kept: string[] = [];
+    const added: string[] = [];
+    const changed: string[] = [];
+    // Built (and validated) before anything changes: a bad set leaves the running one in place.
+    const nextIndex = index(next, (rule) => {
+      const st = old.get(rule.id);
+      if (!st || st.rule.device !== rule.device || st.rule.point !== rule.point || st.rule.event !== rule.event) {
+        added.push(rule.id);
+        return undefined;
+      }
+      old.delete(rule.id);
+      const same = JSON.stringify(st.rule) === JSON.stringify(rule);
+      (same ? kept : changed).push(rule.id);
+      if (same) return st;
+      pending.delete(st);
+      return { rule, raised: st.raised, lastValue: st.lastValue, threshold: st.threshold };
+    });
+    // What is left in `old` is gone (or became another rule under its id): close its open alarm.
+    const removed: string[] = [];
+    for (const st of old.values()) {
+      pending.delete(st);
+      if (!next.some((r) => r.id === st.rule.id)) removed.push(st.rule.id);
+      if (!st.raised) continue;
+      const r = st.rule;
+      emitEvent(ctx, { type: r.event, device: r.device, point: r.point, severity: 'info', state: 'clear', data: { rule: r.id, value: st.lastValue, threshold: st.threshold, removed: true } });
+    }
+    byPoint = nextIndex;
+    count = next.length;
+    log.info({ kept: kept.length, added: added.length, removed: removed.length, changed: changed.length }, 'rules replaced');
+    return { kept, added, removed, changed };
+  };
+
   return {
+    replace,
     start() {
       if (timer) return;
       bus.on('reading', OWNER, onReading);
       timer = setInterval(tick, opts.tickMs ?? 250);
       timer.unref();
-      log.debug({ rules: rules.length }, 'rules started');
+      log.debug({ rules: count }, 'rules started');
     },
     stop() {
       if (timer) clearInterval(timer);
       timer = undefined;
       bus.off(OWNER);
     },
-    active() {
-      const out: string[] = [];
-      for (const points of byPoint.values()) {
-        for (const list of points.values()) for (const st of list) if (st.raised) out.push(st.rule.id);
-      }
-      return out;
-    },
+    active: () => allStates().filter((st) => st.raised).map((st) => st.rule.id),
   };
 }
 

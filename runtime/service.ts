@@ -42,6 +42,24 @@ export interface ServiceCtx {
   http?: HttpServer;
   /** The whole health document (for services that report it, e.g. the flows' health node). */
   health(): unknown;
+  /**
+   * Applies a new config to the running agent (runtime/reconfigure.ts): what the deploy service
+   * calls for a config deploy. `config` above is the one in force (updated after each call).
+   * Always set by the agent; optional so bare test harnesses need not fake it.
+   */
+  reconfigure?(next: WaysideConfig): Promise<ReconfigureResult>;
+  /** Another running service by name (the deploy service reaches the flows host through it). Set by the agent. */
+  service?<S extends Service = Service>(name: string): S | undefined;
+}
+
+/** What a live reconfiguration did: parts restarted, parts swapped in place, parts left for a restart. */
+export interface ReconfigureResult {
+  /** E.g. `device:meter-3`, `uplink`. */
+  restarted: string[];
+  /** E.g. `rules`, `summaries`. */
+  swapped: string[];
+  /** Config sections changed that only take effect at the next agent start (e.g. `outbox`, `http`). */
+  needsRestart: string[];
 }
 
 export interface Service {
@@ -63,4 +81,11 @@ export interface Service {
   birth?(): Record<string, unknown>;
   /** Start failure is fatal for the agent (default false: the agent runs on without it). */
   readonly required?: boolean;
+  /**
+   * Live reconfiguration: the agent calls it when `next` differs from `prev` (the service looks
+   * at what it owns). It applies what it can and says what it did; a throw is reported as a
+   * restart needed. Without it, a change of the config section named like the service counts as
+   * `needsRestart`.
+   */
+  reconfigure?(next: WaysideConfig, prev: WaysideConfig): Promise<Partial<ReconfigureResult> | void>;
 }

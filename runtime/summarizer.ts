@@ -24,6 +24,13 @@ export interface Summarizer {
   open(): number;
   /** Number of points with state held (open windows plus points that closed one recently). */
   tracked(): number;
+  /**
+   * The policy function answers differently now (live reconfiguration): every point whose window
+   * length changed or that went raw closes its open window (emitted `partial: true`, nothing lost) and
+   * starts afresh with its next reading; the open windows of unchanged points go on. Returns how
+   * many points were cut.
+   */
+  repolicy(): number;
 }
 
 export const MIN_WINDOW_MS = 1000;
@@ -53,6 +60,8 @@ interface PointState {
   flag?: ClockFlag;
 }
 
+const clampWindow = (ms: number): number => Math.min(MAX_WINDOW_MS, Math.max(MIN_WINDOW_MS, Math.round(ms)));
+
 export function createSummarizer(ctx: Ctx, opts: SummarizerOptions): Summarizer {
   const { bus, clock } = ctx;
   const log = ctx.log.child({ mod: OWNER });
@@ -80,7 +89,7 @@ export function createSummarizer(ctx: Ctx, opts: SummarizerOptions): Summarizer 
       if (p.mode === 'raw') return undefined;
       let byPoint = points.get(r.device);
       if (!byPoint) points.set(r.device, (byPoint = new Map()));
-      const windowMs = Math.min(MAX_WINDOW_MS, Math.max(MIN_WINDOW_MS, Math.round(p.windowMs)));
+      const windowMs = clampWindow(p.windowMs);
       if (windowMs !== p.windowMs) log.warn({ device: r.device, point: r.point, windowMs: p.windowMs, used: windowMs }, 'window length out of range; clamped');
       ps = {
         device: r.device, point: r.point, windowMs,
@@ -202,7 +211,37 @@ export function createSummarizer(ctx: Ctx, opts: SummarizerOptions): Summarizer 
     }
   };
 
+  /** Emits a window cut short now (as stop() does) and forgets the point. */
+  const cut = (ps: PointState, mono: number): boolean => {
+    if (ps.isOpen && mono >= ps.deadline) roll(ps);
+    let flushed = false;
+    if (ps.isOpen && ps.count > 0) {
+      emit(ps, Math.round(ps.endWall - (ps.deadline - mono)), true);
+      flushed = true;
+    }
+    ps.isOpen = false;
+    openSet.delete(ps);
+    forget(ps);
+    return flushed;
+  };
+
+  const repolicy = (): number => {
+    const mono = clock.mono();
+    let n = 0;
+    for (const byPoint of [...points.values()]) {
+      for (const ps of [...byPoint.values()]) {
+        const p = opts.policy(ps.device, ps.point);
+        if (p.mode !== 'raw' && clampWindow(p.windowMs) === ps.windowMs) continue; // summaries <-> both: same window
+        cut(ps, mono);
+        n++;
+      }
+    }
+    if (n) log.info({ points: n }, 'summary policy changed; cut windows emitted as partial');
+    return n;
+  };
+
   return {
+    repolicy,
     start() {
       if (timer) return;
       bus.on('reading', OWNER, onReading);

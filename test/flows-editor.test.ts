@@ -75,9 +75,9 @@ describe('flows editor', () => {
     expect(await flows.json()).toEqual([]);
     // The wayside palette is loaded, with help for every node.
     const nodes = (await (await fetch(f.url('/editor/nodes'), { headers: { ...bearer(token), accept: 'application/json' } })).json()) as { module: string; types: string[] }[];
-    expect(nodes.filter((n) => n.module === '@wayside/node-red-nodes').flatMap((n) => n.types).sort()).toEqual(['wayside health', 'wayside in', 'wayside out', 'wayside write']);
+    expect(nodes.filter((n) => n.module === '@wayside/node-red-nodes').flatMap((n) => n.types).sort()).toEqual(['wayside health', 'wayside in', 'wayside infer', 'wayside out', 'wayside write']);
     const html = await (await fetch(f.url('/editor/nodes'), { headers: { ...bearer(token), accept: 'text/html' } })).text();
-    for (const t of ['wayside in', 'wayside out', 'wayside write', 'wayside health']) expect(html).toContain(`data-help-name="${t}"`);
+    for (const t of ['wayside in', 'wayside out', 'wayside write', 'wayside health', 'wayside infer']) expect(html).toContain(`data-help-name="${t}"`);
     expect(html).toContain("category: 'wayside'");
   });
 

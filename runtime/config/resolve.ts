@@ -57,6 +57,8 @@ export function resolveConfig(raw: RawConfig, configDir: string, opts: ResolveOp
     devices,
     rules,
     flows: raw.flows,
+    // The product services' own sections (registry.sections()), as their schemas parsed them.
+    ...Object.fromEntries(Object.keys(opts.registry.sections()).map((k) => [k, (raw as unknown as Record<string, unknown>)[k]])),
   };
   if (raw.flows.editor.enabled && raw.flows.editor.users.length === 0) {
     problems.push({ path: ['flows', 'editor', 'users'], message: 'expected at least one user while the editor is enabled (anonymous access is never allowed)' });

@@ -40,11 +40,12 @@ async function churn(mode: 'ack' | 'overflow'): Promise<void> {
   // (a group or an ack: data, index, free-list and pointer-map pages, a few times the record bytes).
   expect(maxDb).toBeLessThanOrEqual(2 * CAP);
   expect(maxWal).toBeLessThanOrEqual(WAL_LIMIT + 4 * ROUND * 250);
-  // No slow growth: once the store is at its steady state (acked rows wait up to 1 s or a
-  // quarter of the cap to be deleted), the last third of the run is no bigger than the middle
-  // third. (The WAL is checked against its bound above; it swings with the checkpoints.)
+  // No slow growth: the last third of the run never grows the file past what the first two
+  // thirds already needed. (Acked rows wait for a quiet second, at most 10 s, to be deleted, so
+  // on a loaded machine the size swings with the timing of those deletes; comparing with the
+  // middle third alone failed on that swing. The WAL is checked against its bound above.)
   const third = Math.floor(sizes.length / 3);
-  expect(Math.max(...sizes.slice(2 * third))).toBeLessThanOrEqual(Math.max(...sizes.slice(third, 2 * third)) * 1.05);
+  expect(Math.max(...sizes.slice(2 * third))).toBeLessThanOrEqual(Math.max(...sizes.slice(0, 2 * third)) * 1.05);
 
   // Once everything is delivered, close gives the space back to the file system.
   box.ack(Number.MAX_SAFE_INTEGER);

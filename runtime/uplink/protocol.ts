@@ -62,6 +62,8 @@ export interface UpBatchPayload {
 export const COMMAND_ERROR_CODES = [
   'unknown_command', 'bad_request', 'failed', 'timeout', 'busy', 'too_large',
   'unknown_device', 'device_unavailable', 'not_writable', 'write_failed',
+  // Signed (management) commands, refused before their handler runs (docs/provisioning.md):
+  'unsigned', 'bad_signature', 'expired', 'replayed', 'stale_version', 'wrong_gateway', 'wrong_command', 'not_enrolled',
 ] as const;
 export type KnownCommandErrorCode = (typeof COMMAND_ERROR_CODES)[number];
 export type CommandErrorCode = KnownCommandErrorCode | (string & {});

@@ -2,6 +2,7 @@
 // bridge the agent hands them through RED.settings.wayside (flows/host.ts builds it).
 import type { AgentHealth } from '../../../runtime/health.ts';
 import type { Bus, Clock, Log } from '../../../runtime/types.ts';
+import type { Detection } from '../../../models/types.ts';
 import type { PointCap } from '../../points.ts';
 
 export type Msg = Record<string, unknown> & { payload?: unknown; topic?: unknown; _msgid?: string };
@@ -45,6 +46,9 @@ export interface FlowStats {
   tsRefused: number;
 }
 
+/** The models service's inferImage (`wayside infer` nodes). */
+export type InferFn = (image: Buffer, model: string, opts?: { thresholds?: Record<string, number> }) => Promise<Detection[]>;
+
 /** What the agent gives its flows. One per embedded Node-RED (one per process). */
 export interface WaysideBridge {
   bus: Bus;
@@ -53,6 +57,8 @@ export interface WaysideBridge {
   /** A record id from the agent clock (never from a message's ts). */
   newId(): string;
   write(device: string, point: string, value: unknown): Promise<void>;
+  /** Detections on an encoded image (the models service); absent when it does not run. */
+  infer?: InferFn;
   health(): AgentHealth;
   stats: FlowStats;
   /** Bus messages emitted by `wayside out`: `wayside in` skips them unless told otherwise (loops). */
@@ -60,7 +66,7 @@ export interface WaysideBridge {
   /** Distinct points per device for readings from flows (defaults.maxPointsPerDevice). */
   points: PointCap;
   /** Defaults for nodes that leave the field empty. */
-  limits: { outRatePerS: number; writeInFlight: number; writeTimeoutMs: number; tsWindowS: number };
+  limits: { outRatePerS: number; writeInFlight: number; writeTimeoutMs: number; tsWindowS: number; inferInFlight: number };
 }
 
 export function bridgeOf(RED: RedApi): WaysideBridge {
