@@ -184,23 +184,29 @@ export function createLoraDriver(cfg: LoraConfig, ctx: Ctx, deps: LoraDeps): Lor
     }
   };
 
-  /** Payload -> readings, in uplink order (the codec is async). */
+  /**
+   * Payload -> readings. The codec is async (a worker): calls start at once, so a busy sensor's
+   * uplinks are decoded in one batch, and their readings are emitted in uplink order.
+   */
   const decode = (payload: Buffer, fPort: number, ts: number, flag: Reading['clock']) => {
     if (!codec) {
       reading('payload', payload.toString('hex'), ts, flag);
       return;
     }
-    const c = codec;
+    const pending = Promise.resolve()
+      .then(() => codec!.decodeUplink({ bytes: new Uint8Array(payload), fPort, recvTime: new Date(ts) }))
+      .then((out) => ({ out }), (err: unknown) => ({ err }));
     chain = chain.then(async () => {
-      try {
-        const out = await c.decodeUplink({ bytes: new Uint8Array(payload), fPort, recvTime: new Date(ts) });
-        if (out.errors?.length) refuse('codec_error', `codec: ${out.errors.join('; ')}`, { fPort });
-        else consecutiveRefusals = 0;
-        if (out.warnings?.length) log.debug({ warnings: out.warnings }, 'codec warnings');
-        if (out.data && typeof out.data === 'object') emitFields(out.data, ts, flag);
-      } catch (err) {
-        refuse('codec_error', `codec failed: ${(err as Error).message ?? String(err)}`, { fPort });
-      }
+      const r = await pending;
+      if ('err' in r) return refuse('codec_error', `codec failed: ${(r.err as Error)?.message ?? String(r.err)}`, { fPort });
+      const out = r.out;
+      if (out.errors?.length) refuse('codec_error', `codec: ${out.errors.join('; ')}`, { fPort });
+      else consecutiveRefusals = 0;
+      if (out.warnings?.length) log.debug({ warnings: out.warnings }, 'codec warnings');
+      if (out.data && typeof out.data === 'object') emitFields(out.data, ts, flag);
+    }).catch((err: unknown) => {
+      network()?.count('internal');
+      log.error({ err: (err as Error)?.stack ?? String(err) }, 'emitting decoded readings failed');
     });
   };
 

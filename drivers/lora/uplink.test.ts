@@ -4,6 +4,8 @@
 // rollover, bad MICs, unknown DevAddrs, malformed frames and datagrams, acks, stat, and the
 // shared socket's life.
 import { createSocket } from 'node:dgram';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildDataUp } from '../../test/support/lora/crypto.ts';
 import { encodeSensor } from '../../test/support/lora/codec.ts';
@@ -217,6 +219,27 @@ describe('lora ABP uplinks over Semtech UDP', () => {
     } finally {
       await again.close();
     }
+  });
+
+  it('decodes with the agent\'s own codecs: Cayenne LPP, a JavaScript codec file, and none (hex payload)', async () => {
+    rig = createRig({ realCodecs: true });
+    const file = join(rig.dir, 'vendor.js');
+    writeFileSync(file, 'function decodeUplink(input) { return { data: { level_cm: (input.bytes[0] << 8 | input.bytes[1]) / 10, fport: input.fPort } }; }\n');
+    const lpp = await rig.sensor('lpp', { ...ABP, dedupWindow: '0ms', codec: 'cayenne', points: { temperature_3: { unit: '°C' } } });
+    const js = await rig.sensor('js', { ...ABP, devEui: '70b3d57ed00000a2', devAddr: '260000a2', dedupWindow: '0ms', codec: { file, timeout: '1s' } });
+    const raw = await rig.sensor('raw', { ...ABP, devEui: '70b3d57ed00000a3', devAddr: '260000a3', dedupWindow: '0ms', codec: 'none' });
+    for (const s of [lpp, js, raw]) await s.start();
+    const fwd = await startForwarder(rig.port(lpp), 'aa555a0000000001');
+    fwds.push(fwd);
+    const k = { nwkSKey: NWK, appSKey: APP, fcnt: 1 };
+    await fwd.uplink(buildDataUp({ ...k, devAddr: ADDR, fPort: 1, payload: Buffer.from('03670110056700ff', 'hex') }));
+    await fwd.uplink(buildDataUp({ ...k, devAddr: 0x260000a2, fPort: 7, payload: Buffer.from('04d2', 'hex') }));
+    await fwd.uplink(buildDataUp({ ...k, devAddr: 0x260000a3, fPort: 3, payload: Buffer.from('c0ffee', 'hex') }));
+    await until(() => rig!.last('lpp', 'temperature_5') !== undefined && rig!.last('js', 'level_cm') !== undefined && rig!.last('raw', 'payload') !== undefined, 10_000, 'three decodes');
+    expect(rig.last('lpp', 'temperature_3')).toMatchObject({ value: 27.2, unit: '°C' });
+    expect(rig.last('lpp', 'temperature_5')!.value).toBe(25.5);
+    expect(rig.values('js')).toMatchObject({ level_cm: 123.4, fport: 7 });
+    expect(rig.last('raw', 'payload')!.value).toBe('c0ffee');
   });
 
   it('flushes uplinks still inside their dedup window when stopped (no reading lost)', async () => {

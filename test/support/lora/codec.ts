@@ -1,6 +1,7 @@
-// A stand-in payload codec for the driver's tests, used until drivers/lora/codecs (the codec
-// helper's Cayenne LPP and sandboxed JavaScript codecs) is merged; the driver reaches codecs only
-// through the PayloadCodec contract (codec-types.ts), which this implements. Layout (big endian):
+// A stand-in payload codec for the driver's tests (written before drivers/lora/codecs existed;
+// kept so the frame tests can count codec calls and closes and need no worker). The driver
+// reaches codecs only through the PayloadCodec contract (codec-types.ts), which this implements;
+// uplink.test.ts also runs the real codecs end to end. Layout (big endian):
 // int16 temperature x10, uint8 humidity x2, uint8 battery %, then optional uint8 "door" (bool).
 // encodeDownlink: { interval: seconds } -> [0x01, hi, lo] on fPort 10; anything else is refused.
 import type { PayloadCodec } from '../../../drivers/lora/codec-types.ts';

@@ -1,6 +1,6 @@
 // Builds lora sensors the way the agent does (loraFamily's definition, config through the
 // schema) on a loopback listener with a port of the kernel's choosing, a recording ctx and,
-// when asked, a state directory in a temp dir. Codec: the stand-in of codec.ts.
+// when asked, a state directory in a temp dir. Codec: the stand-in of codec.ts, or the real ones.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,15 +30,18 @@ export interface Rig extends Recorded {
   close(): Promise<void>;
 }
 
-export function createRig(opts: { durable?: boolean; txAckTimeoutMs?: number; dir?: string } = {}): Rig {
+/** `realCodecs`: the agent's own codecs (drivers/lora/codecs: Cayenne LPP, the JavaScript codec worker) instead of the stand-in. */
+export function createRig(opts: { durable?: boolean; txAckTimeoutMs?: number; dir?: string; realCodecs?: boolean } = {}): Rig {
   const rec = recordingCtx();
   const codecs: ReturnType<typeof standInCodec>[] = [];
   const def = loraFamily({
-    loadCodec: () => {
-      const c = standInCodec();
-      codecs.push(c);
-      return c;
-    },
+    ...(!opts.realCodecs && {
+      loadCodec: () => {
+        const c = standInCodec();
+        codecs.push(c);
+        return c;
+      },
+    }),
     ...(opts.txAckTimeoutMs !== undefined && { txAckTimeoutMs: opts.txAckTimeoutMs }),
   });
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'lora-'));
@@ -50,6 +53,7 @@ export function createRig(opts: { durable?: boolean; txAckTimeoutMs?: number; di
     dir,
     async sensor(id, fields) {
       const cfg = { id, driver: 'lora', ...loraSchema.parse({ listen: LISTEN, codec: 'cayenne', ...fields }) };
+      if (fields.codec === 'none') delete (cfg as { codec?: unknown }).codec;
       const ctx = { ...rec.ctx, log: rec.ctx.log, ...(opts.durable && { state: stateDir(join(dir, 'devices', id)) }) };
       const s = (await def.create(cfg, ctx)) as Sensor;
       made.push(s);
