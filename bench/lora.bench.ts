@@ -1,5 +1,5 @@
 // LoRaWAN uplink benchmark, end to end: a packet forwarder in a child process (so this
-// process's CPU is the driver's) sends PUSH_DATA datagrams over loopback UDP, one rxpk each, for
+// process's CPU is the driver's and the codec worker's) sends PUSH_DATA datagrams over loopback UDP, one rxpk each, for
 // SENSORS ABP sensors with frames built by the tests' own LoRaWAN crypto; the driver checks MIC
 // and FCnt, dedups, decrypts, runs the JavaScript codec and emits readings on the bus. Measured:
 // uplinks/s from the first datagram to the last reading, latency datagram-sent -> reading (p50,
@@ -18,9 +18,10 @@ import { createBus } from '../runtime/bus.ts';
 import { clockIds } from '../runtime/ids.ts';
 import { silentLog } from '../runtime/log.ts';
 import type { Clock, Ctx } from '../runtime/types.ts';
-import type { CodecSpec, PayloadCodec } from '../drivers/lora/codec-types.ts';
+import { createCodecLoader } from '../drivers/lora/codec-loader.ts';
+import type { CodecSpec } from '../drivers/lora/codec-types.ts';
 import { loraFamily } from '../drivers/lora/definition.ts';
-import type { CodecLoader, LoraDriver } from '../drivers/lora/device.ts';
+import type { LoraDriver } from '../drivers/lora/device.ts';
 import loraPacket from '../drivers/lora/lorapacket.ts';
 import { loraSchema } from '../drivers/lora/schema.ts';
 import { buildDataUp } from '../test/support/lora/crypto.ts';
@@ -96,8 +97,9 @@ if (process.argv[2] === '--forwarder') {
   const codecFile = join(dir, 'codec.js');
   writeFileSync(codecFile, CODEC_SOURCE);
   // The codec spec: the one line to change (e.g. { kind: 'cayenne' }).
-  const CODEC: CodecSpec = { kind: 'js', file: codecFile, timeoutMs: 1000 };
-  const { loader, which } = await codecLoader();
+  const CODEC = { kind: 'js', file: codecFile, timeoutMs: 1000 } as CodecSpec;
+  const loader = createCodecLoader();
+  const which = CODEC.kind === 'js' ? 'JavaScript codec file in the codec worker (drivers/lora/codecs)' : 'Cayenne LPP';
 
   const log = silentLog();
   const bus = createBus(log);
@@ -191,21 +193,4 @@ if (process.argv[2] === '--forwarder') {
   console.log(`target >= 5000 uplinks/s: ${uplinksPerS >= 5000 ? 'met' : 'NOT met'}`);
   console.log(JSON.stringify({ uplinks_per_s: Math.round(uplinksPerS), latency_p99_ms: Number(pct(99).toFixed(1)), baseline_per_s: Math.round(baselinePerS), ratio: Number((uplinksPerS / baselinePerS).toFixed(2)) }));
   process.exit(0);
-}
-
-/**
- * The codec helper's loadCodec (drivers/lora/codecs) when merged; until then a stand-in that
- * runs the same decodeUplink source in this thread, without isolation or timeout (so the number
- * is an upper bound for the sandboxed codec).
- */
-async function codecLoader(): Promise<{ loader: CodecLoader; which: string }> {
-  const path = '../drivers/lora/codecs/index.ts';
-  try {
-    const m = (await import(path)) as { loadCodec: CodecLoader };
-    return { loader: m.loadCodec, which: 'drivers/lora/codecs loadCodec (sandboxed JavaScript)' };
-  } catch {
-    const decode = new Function(`${CODEC_SOURCE}; return decodeUplink;`)() as (i: { bytes: Uint8Array }) => { data: Record<string, unknown> };
-    const standIn = (): PayloadCodec => ({ decodeUplink: async (i) => decode(i), close: async () => {} });
-    return { loader: () => standIn(), which: 'STAND-IN (drivers/lora/codecs not merged: same decodeUplink run in-process, no sandbox)' };
-  }
 }

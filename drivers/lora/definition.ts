@@ -4,11 +4,11 @@
 // builtinDrivers) has its own registries, so sensors with one `listen` share one socket.
 import type { DeviceIssue, PointInfo } from '../../runtime/drivers.ts';
 import { defineFamily } from '../common/family.ts';
-import type { CodecLoader } from './device.ts';
+import type { CodecLoader } from './codec-loader.ts';
 import { checkLora, LORA_DESCRIPTION, loraSchema, RADIO_POINTS, type LoraConfig } from './schema.ts';
 
 export interface LoraFamilyOptions {
-  /** Codec factory; default: loadCodec of drivers/lora/codecs (Cayenne LPP, sandboxed JavaScript). */
+  /** Codec factory; default: loadCodec of drivers/lora/codecs (Cayenne LPP, sandboxed JavaScript) with one worker host per family. */
   loadCodec?: CodecLoader;
   /** How long a PULL_RESP waits for its TX_ACK (tests). */
   txAckTimeoutMs?: number;
@@ -65,13 +65,13 @@ export function loraFamily(opts: LoraFamilyOptions = {}) {
     checkAll: checkLoraDevices,
     points: loraPoints,
     async load() {
-      const [{ createLoraDriver }, { createListenerRegistry }, { createChirpstackRegistry }, { defaultCodecLoader }] = await Promise.all([
+      const [{ createLoraDriver }, { createListenerRegistry }, { createChirpstackRegistry }, { createCodecLoader }] = await Promise.all([
         import('./device.ts'), import('./network.ts'), import('./chirpstack.ts'), import('./codec-loader.ts'),
       ]);
       const deps = {
         listeners: createListenerRegistry({ ...(opts.txAckTimeoutMs !== undefined && { txAckTimeoutMs: opts.txAckTimeoutMs }) }),
         chirpstack: createChirpstackRegistry(),
-        loadCodec: opts.loadCodec ?? defaultCodecLoader,
+        loadCodec: opts.loadCodec ?? createCodecLoader(),
       };
       return (device, ctx) => createLoraDriver(device, ctx, deps);
     },

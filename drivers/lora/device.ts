@@ -10,7 +10,10 @@ import { emitEvent } from '../../runtime/events.ts';
 import type { Ctx, DeviceHealth, DeviceState, Driver, Reading } from '../../runtime/types.ts';
 import { WriteRefusedError } from '../common/write.ts';
 import type { ChirpstackRegistry, CsClient, CsUplink } from './chirpstack.ts';
-import type { CodecSpec, PayloadCodec } from './codec-types.ts';
+import type { CodecLoader } from './codec-loader.ts';
+import type { PayloadCodec } from './codec-types.ts';
+
+export type { CodecLoader } from './codec-loader.ts';
 import { buildDataDown, downlinkId, DownlinkError, encodeWrite, rx1Txpk, TX_POWER_DBM, type Downlink, type DownlinkReceipt } from './downlink.ts';
 import { createDedup, cryptFrm, deviceFCnt, joinMicOk, micOk, nextFCnt, sessionCrypto, type DataFrame, type JoinFrame, type SessionCrypto } from './frames.ts';
 import { hexAddr, type ListenerRegistry, type Member, type Network, type NetworkHandle, type NetworkStats } from './network.ts';
@@ -19,7 +22,6 @@ import { keyOf, RADIO_POINTS, type LoraConfig } from './schema.ts';
 import { openStore, type Store } from './store.ts';
 import type { RxMeta } from './udp.ts';
 
-export type CodecLoader = (spec: CodecSpec, log?: Ctx['log']) => PayloadCodec | Promise<PayloadCodec>;
 
 export interface LoraDeps {
   listeners: ListenerRegistry;
