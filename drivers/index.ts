@@ -7,6 +7,7 @@ import { createDriverEnv } from './common/family.ts';
 import { checkPortsAcrossFamilies, type IndexedIssue, type PortUse } from './common/port-checks.ts';
 import { dlt645Family, dlt645PortUse } from './dlt645/definition.ts';
 import type { Dlt645Config } from './dlt645/schema.ts';
+import { loraFamily } from './lora/definition.ts';
 import { modbusFamily, modbusPortUse } from './modbus/definition.ts';
 import { serialFamily } from './serial/definition.ts';
 import { simFamily } from './sim/definition.ts';
@@ -17,7 +18,7 @@ import { simFamily } from './sim/definition.ts';
  */
 export function builtinDrivers(opts: BusRegistryOptions = {}): DriverDefinition[] {
   const env = createDriverEnv(opts);
-  return [simFamily(), serialFamily(), dlt645Family(env), modbusFamily(env)];
+  return [simFamily(), serialFamily(), dlt645Family(env), modbusFamily(env), loraFamily()];
 }
 
 type AnyDevice = DeviceBase & Record<string, unknown>;

@@ -34,7 +34,7 @@ export interface DeviceInfo {
 
 export interface DevicesService extends Service {
   /** Writes a device point through its driver. Rejects with a WriteError. */
-  write(device: string, point: string, value: unknown): Promise<void>;
+  write(device: string, point: string, value: unknown): Promise<void | Record<string, unknown>>;
   /** The configured (enabled) devices and their points. */
   list(): DeviceInfo[];
 }
@@ -70,13 +70,13 @@ export function createDevicesService(registry: DriverRegistry): DevicesService {
 
   const list = (): DeviceInfo[] => [...entries.values()].map((e) => ({ id: e.config.id, driver: e.config.driver, ...(e.points ? { points: e.points } : {}) }));
 
-  const write = async (device: string, point: string, value: unknown): Promise<void> => {
+  const write = async (device: string, point: string, value: unknown): Promise<void | Record<string, unknown>> => {
     const d = entries.get(device);
     if (!d) throw new WriteError('unknown_device', `unknown device "${device}"`);
     if (!d.instance) throw new WriteError('device_unavailable', `device "${device}" is not running: ${d.error ?? 'not started'}`);
     if (!d.instance.write) throw new WriteError('not_writable', `device "${device}" (driver ${d.config.driver}) has no writable points`);
     try {
-      await d.instance.write(point, value);
+      return await d.instance.write(point, value);
     } catch (err) {
       throw new WriteError('write_failed', `device "${device}" point "${point}": ${(err as Error).message ?? String(err)}`);
     }
@@ -173,8 +173,8 @@ export function createDevicesService(registry: DriverRegistry): DevicesService {
         if (typeof r?.device !== 'string' || typeof r.point !== 'string' || r.value === undefined) {
           throw new WriteError('bad_request', 'write needs {"device": string, "point": string, "value": ...}');
         }
-        await write(r.device, r.point, r.value);
-        return { device: r.device, point: r.point, value: r.value };
+        const result = await write(r.device, r.point, r.value);
+        return { device: r.device, point: r.point, value: r.value, ...(result && typeof result === 'object' ? { result } : {}) };
       },
     }),
 

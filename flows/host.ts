@@ -26,7 +26,7 @@ export interface FlowsDeps {
   log: Log;
   bus: Bus;
   clock: Clock;
-  write(device: string, point: string, value: unknown): Promise<void>;
+  write(device: string, point: string, value: unknown): Promise<unknown>;
   /** Detections on an image (the models service); `wayside infer` nodes say so when absent. */
   infer?: InferFn;
   health(): AgentHealth | unknown;

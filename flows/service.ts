@@ -8,7 +8,7 @@ import type { InferFn } from './nodes/src/red.ts';
 
 export interface FlowsServiceDeps {
   /** Writes a device point through its driver (`wayside write` nodes). */
-  write(device: string, point: string, value: unknown): Promise<void>;
+  write(device: string, point: string, value: unknown): Promise<unknown>;
   /** Detections on an encoded image: the models service's inferImage (`wayside infer` nodes); absent = no models service. */
   infer?: InferFn;
   /** The devices and the points their drivers know (seed the per-device point cap). */

@@ -204,5 +204,10 @@ export interface Driver {
   start(): Promise<void>;
   stop(): Promise<void>;
   health(): DeviceHealth;
-  write?(point: string, value: unknown): Promise<void>;
+  /**
+   * Writes a point. A driver whose writes complete later (a LoRaWAN downlink waits for the
+   * sensor's next uplink) resolves with a receipt (e.g. `{ status: 'queued', id }`) that the
+   * `write` command returns to the platform as `result`.
+   */
+  write?(point: string, value: unknown): Promise<void | Record<string, unknown>>;
 }

@@ -25,7 +25,7 @@ const LOGGED_REFUSALS = 64;
 
 export interface ModbusServerDeps {
   /** The platform's write path (devices service `write`); rejects when the device refuses. */
-  write(device: string, point: string, value: unknown): Promise<void>;
+  write(device: string, point: string, value: unknown): Promise<unknown>;
   /** The devices and their points (devices service `list`); undefined points = the driver cannot tell. */
   points?(): DevicePoints[];
 }

@@ -56,7 +56,7 @@ export interface WaysideBridge {
   log: Log;
   /** A record id from the agent clock (never from a message's ts). */
   newId(): string;
-  write(device: string, point: string, value: unknown): Promise<void>;
+  write(device: string, point: string, value: unknown): Promise<unknown>;
   /** Detections on an encoded image (the models service); absent when it does not run. */
   infer?: InferFn;
   health(): AgentHealth;
