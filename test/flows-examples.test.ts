@@ -124,3 +124,43 @@ describe('LED screen example with a real Modbus TCP screen', () => {
     expect(f.agent.health().flows).toMatchObject({ writes: 2, writeErrors: 0 });
   });
 });
+
+describe('pedestrian in the crossing at night → LED sign', () => {
+  let f: FlowsAgent;
+  beforeAll(async () => {
+    const boot = await startFlowsAgent('');
+    await boot.agent.stop();
+    placeFlows(boot.dir, example('crossing-night-sign.json'));
+    f = await startFlowsAgent(
+      `devices:
+  - { id: cam-north, driver: panel }
+  - { id: led-sign, driver: panel, writable: [flash] }
+`,
+      { dir: boot.dir },
+    );
+  });
+  afterAll(async () => {
+    await f?.agent.stop();
+  });
+
+  // The camera's video.crossing_warning as the camera driver raises it (models/analytics/crossing.ts).
+  let n = 0;
+  const warning = (state: 'raise' | 'clear', ts: number): WaysideEvent => ({
+    id: `xing-${n++}`, type: 'video.crossing_warning', device: 'cam-north', severity: 'warning', state, ts,
+    data: { zone: 'crossing', pedestrians: state === 'raise' ? 1 : 0, vehicles: 0 },
+  });
+
+  it('flashes at night while the warning is raised, stays dark by day, stops on clear', async () => {
+    const sign = f.panels.get('led-sign')!;
+    f.agent.bus.emit('event', warning('raise', at(12, 30))); // midday: no flashing
+    await sleep(300);
+    expect(sign.writes).toEqual([]);
+    f.agent.bus.emit('event', warning('raise', at(22, 15)));
+    await waitFor(() => sign.writes.length === 1, 'the sign flashing');
+    f.agent.bus.emit('event', warning('clear', at(22, 16)));
+    await waitFor(() => sign.writes.length === 2, 'the sign off');
+    f.agent.bus.emit('event', { ...warning('raise', at(2, 0)), device: 'cam-south' }); // another camera
+    await sleep(300);
+    expect(sign.writes).toEqual([{ point: 'flash', value: 1 }, { point: 'flash', value: 0 }]);
+  });
+});
