@@ -59,8 +59,11 @@ export interface ModemSimulator {
   silent: boolean;
   /** Upper-case command -> final result line sent instead of the reply. */
   readonly errors: Map<string, string>;
-  /** URC lines to put in the middle of the next reply (after its first line), one reply's worth per call. */
-  urcsInNextReply(lines: string[]): void;
+  /**
+   * URC lines to put inside the next reply not yet given some: before its information lines
+   * (just after the echo) or after them (just before the final result code).
+   */
+  urcsInNextReply(lines: string[], where?: 'before' | 'after'): void;
   /** Send URC lines now (between replies). */
   urc(lines: string[]): Promise<void>;
   /** Commands received, all or one (upper-case, as sent: "AT+QENG=\"SERVINGCELL\""). */
@@ -97,7 +100,7 @@ const LTE_SIM7600: ModemValues = {
   cesq: [99, 99, 255, 255, 24, 52], // rsrq -8 dB, rsrp -89 dBm
   cops: { mode: 0, format: 0, operator: 'CHINA MOBILE', act: 7 },
   creg: { stat: 1, area: '2A1B', ci: '4C5D6E7', act: 7 },
-  cereg: { stat: 5, area: '2A1B', ci: '4C5D6E7', act: 7 },
+  cereg: { stat: 1, area: '2A1B', ci: '4C5D6E7', act: 7 },
   c5greg: { stat: 0 },
   qeng: [],
 };
@@ -118,7 +121,7 @@ export function createModemSimulator(opts: ModemSimOptions): ModemSimulator {
   const errors = new Map(Object.entries(opts.errors ?? {}).map(([k, v]) => [k.toUpperCase(), v]));
   const settings = { cmee: 0, creg: 0, cereg: 0, c5greg: 0 };
   const log: string[] = [];
-  const pendingUrcs: string[][] = [];
+  const pendingUrcs: { lines: string[]; where: 'before' | 'after' }[] = [];
   let port: SerialPort | undefined;
   let inbuf = '';
   let writing: Promise<void> = Promise.resolve();
@@ -130,7 +133,7 @@ export function createModemSimulator(opts: ModemSimOptions): ModemSimulator {
     errors,
     settings,
     log,
-    urcsInNextReply: (lines) => void pendingUrcs.push(lines),
+    urcsInNextReply: (lines, where = 'before') => void pendingUrcs.push({ lines, where }),
     urc: (lines) => send(lines.map((l) => `\r\n${l}\r\n`).join('')),
     requests: (command) => (command === undefined ? log.length : log.filter((c) => c === command.toUpperCase()).length),
     start: () => open(),
@@ -235,7 +238,7 @@ export function createModemSimulator(opts: ModemSimOptions): ModemSimulator {
     const { lines, final } = answer(cmd);
     const out = lines.map((l) => `\r\n${l}\r\n`);
     const urcs = pendingUrcs.shift();
-    if (urcs) out.splice(Math.min(1, out.length), 0, ...urcs.map((u) => `\r\n${u}\r\n`));
+    if (urcs) out.splice(urcs.where === 'before' ? 0 : out.length, 0, ...urcs.lines.map((u) => `\r\n${u}\r\n`));
     await send(`${echo}${out.join('')}\r\n${final}\r\n`);
   }
 
