@@ -199,6 +199,7 @@ describe.skipIf(!socatAvailable())('modem driver on a simulated modem', () => {
     expect(raise).toHaveLength(1);
     expect(raise[0]).toMatchObject({ device: 'wan', severity: 'warning', data: { driver: 'modem', kind: 'timeout', failures: 3 } });
     expect(r.driver.health().errorsByKind.timeout).toBeGreaterThanOrEqual(3);
+    expect(r.driver.health().lastError).toMatch(/^timeout: no reply to AT\S* within 300 ms$/);
     const setups = r.sim.requests('ATE0');
     // The modem restarts silently: settings lost, echo back on.
     Object.assign(r.sim.settings, { cmee: 0, cereg: 0, creg: 0 });

@@ -68,8 +68,10 @@ export interface ModemDriver extends Driver {
   health(): ModemHealth;
 }
 
-/** Not answering, or the port is gone: end the poll. */
+/** Not answering (offline now), or the port is gone: end the poll. */
 const DOWN = Symbol('down');
+/** This command timed out, the device is not offline yet: go on with the next one. */
+const LOST = Symbol('lost');
 
 /** An error reply meaning "this modem does not have that command". */
 const unsupported = (r: AtResponse) => (!r.cme && r.final.toUpperCase() === 'ERROR') || r.cme?.code === 4 || /not supported/i.test(r.cme?.text ?? '');
@@ -77,7 +79,9 @@ const unsupported = (r: AtResponse) => (!r.cme && r.final.toUpperCase() === 'ERR
 export function createModemDriver(cfg: { id: string } & ModemConfig, ctx: Ctx): ModemDriver {
   const log = ctx.log; // already carries { mod, device } (runtime/agent.ts)
   const monitor = createDeviceMonitor(ctx, { device: cfg.id, driver: 'modem' }, { maxBackoffMs: cfg.maxBackoff });
-  const support: Record<CommandKey, Support> = { csq: 'unknown', cesq: 'unknown', cops: 'unknown', creg: 'unknown', cereg: 'unknown', c5greg: 'unknown', qeng: cfg.commands.qeng === 'off' ? 'no' : 'unknown' };
+  const initialSupport = (): Record<CommandKey, Support> =>
+    ({ csq: 'unknown', cesq: 'unknown', cops: 'unknown', creg: 'unknown', cereg: 'unknown', c5greg: 'unknown', qeng: cfg.commands.qeng === 'off' ? 'no' : 'unknown' });
+  let support = initialSupport();
   const replyErrors: Partial<Record<FaultKind, number>> = {};
   const reported = new Map<string, string>(); // command -> last error logged at warn
   let lastError: string | undefined;
@@ -114,10 +118,16 @@ export function createModemDriver(cfg: { id: string } & ModemConfig, ctx: Ctx): 
       },
       onDown: (err) => {
         session.abort(`serial port down: ${err.message}`, 'down');
-        if (running) monitor.fail('io', err);
+        if (running) fail('io', err);
       },
     },
   );
+
+  /** A failure of the link (timeout, port): the monitor's state machine, and the latest error. */
+  const fail = (kind: FaultKind, err: Error) => {
+    lastError = `${kind}: ${err.message}`;
+    monitor.fail(kind, err);
+  };
 
   const replyError = (kind: FaultKind, command: string, message: string) => {
     replyErrors[kind] = (replyErrors[kind] ?? 0) + 1;
@@ -125,23 +135,23 @@ export function createModemDriver(cfg: { id: string } & ModemConfig, ctx: Ctx): 
     if (reported.get(command) !== message) {
       reported.set(command, message);
       log.warn({ command, err: message }, kind === 'exception' ? 'modem refused a command' : 'modem reply not understood');
-    } else log.debug({ command, err: message }, 'modem refused a command again');
+    } else log.debug({ command, err: message }, kind === 'exception' ? 'modem refused a command again' : 'modem reply not understood again');
   };
 
-  /** One command: its information lines, undefined (refused, unsupported) or DOWN. */
-  async function ask(command: string, key?: CommandKey, accept?: (line: string) => boolean): Promise<string[] | undefined | typeof DOWN> {
+  /** One command: its information lines, undefined (refused, unsupported), LOST or DOWN. */
+  async function ask(command: string, key?: CommandKey, accept?: (line: string) => boolean): Promise<string[] | undefined | typeof LOST | typeof DOWN> {
     if (!running) return DOWN;
     let r: AtResponse;
     try {
       r = await session.send({ command, timeoutMs: cfg.timeout, accept });
     } catch (err) {
       if (err instanceof AtTimeoutError) {
-        monitor.fail('timeout', err);
-        if (monitor.state() !== 'offline') return undefined;
+        fail('timeout', err);
+        if (monitor.state() !== 'offline') return LOST;
         needSetup = true; // it may come back restarted, with our settings gone
         return DOWN;
       }
-      if (err instanceof AtAbortedError && err.why === 'write') monitor.fail('io', err);
+      if (err instanceof AtAbortedError && err.why === 'write') fail('io', err);
       // 'down' is counted by the serial line's onDown, 'stopped' is no fault.
       return DOWN;
     }
@@ -160,12 +170,16 @@ export function createModemDriver(cfg: { id: string } & ModemConfig, ctx: Ctx): 
     return undefined;
   }
 
+  /** The setup commands; done once all were answered (a lost one is sent again next poll). */
   async function setup(): Promise<boolean> {
+    let complete = true;
     for (const s of SETUP) {
       if (s.key && support[s.key] === 'no') continue;
-      if ((await ask(s.command, s.key)) === DOWN) return false;
+      const r = await ask(s.command, s.key);
+      if (r === DOWN) return false;
+      if (r === LOST) complete = false;
     }
-    needSetup = false;
+    needSetup = !complete;
     return true;
   }
 
@@ -188,7 +202,7 @@ export function createModemDriver(cfg: { id: string } & ModemConfig, ctx: Ctx): 
       if (support[key] === 'no') continue;
       const r = await ask(COMMANDS[key].command, key, COMMANDS[key].accept);
       if (r === DOWN) break;
-      if (r) got[key] = r;
+      if (Array.isArray(r)) got[key] = r;
     }
     if (running) emit(got);
   }
@@ -238,6 +252,7 @@ export function createModemDriver(cfg: { id: string } & ModemConfig, ctx: Ctx): 
       if (running) return;
       running = true;
       needSetup = true;
+      support = initialSupport(); // a (re)started device learns its modem afresh (it may have been swapped)
       monitor.started();
       log.info({ port: cfg.port, intervalMs: cfg.interval, qeng: cfg.commands.qeng }, 'modem started');
       line.start();
@@ -259,7 +274,7 @@ export function createModemDriver(cfg: { id: string } & ModemConfig, ctx: Ctx): 
         byKind[k] = (byKind[k] ?? 0) + n;
         extra += n;
       }
-      return { ...h, errors: h.errors + extra, errorsByKind: byKind, lastError: lastError ?? h.lastError, commands: { ...support }, at: session.stats(), opens: line.opens() };
+      return { ...h, errors: h.errors + extra, errorsByKind: byKind, lastError, commands: { ...support }, at: session.stats(), opens: line.opens() };
     },
   };
 }
