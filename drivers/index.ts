@@ -8,6 +8,8 @@ import { checkPortsAcrossFamilies, type IndexedIssue, type PortUse } from './com
 import { dlt645Family, dlt645PortUse } from './dlt645/definition.ts';
 import type { Dlt645Config } from './dlt645/schema.ts';
 import { loraFamily } from './lora/definition.ts';
+import { modemFamily, modemPortUse } from './modem/definition.ts';
+import type { ModemConfig } from './modem/schema.ts';
 import { modbusFamily, modbusPortUse } from './modbus/definition.ts';
 import { serialFamily } from './serial/definition.ts';
 import { simFamily } from './sim/definition.ts';
@@ -18,7 +20,7 @@ import { simFamily } from './sim/definition.ts';
  */
 export function builtinDrivers(opts: BusRegistryOptions = {}): DriverDefinition[] {
   const env = createDriverEnv(opts);
-  return [simFamily(), serialFamily(), dlt645Family(env), modbusFamily(env), loraFamily()];
+  return [simFamily(), serialFamily(), dlt645Family(env), modbusFamily(env), loraFamily(), modemFamily()];
 }
 
 type AnyDevice = DeviceBase & Record<string, unknown>;
@@ -35,7 +37,7 @@ export function checkSharedPorts(devices: { index: number; device: AnyDevice }[]
     else if (device.driver === 'dlt645') uses.push(dlt645PortUse(index, device as unknown as DeviceBase & Dlt645Config));
     else if (device.driver === 'serial' && typeof device.port === 'string') {
       uses.push({ index, device: device.id, family: 'serial', key: device.port, settings: 'streaming', settingsPath: ['port'], addressPath: ['port'], exclusive: true });
-    }
+    } else if (device.driver === 'modem' && typeof device.port === 'string') uses.push(modemPortUse(index, device as unknown as DeviceBase & ModemConfig));
   }
   return checkPortsAcrossFamilies(uses);
 }

@@ -78,7 +78,7 @@ export function checkFamilyPorts(uses: PortUse[]): IndexedIssue[] {
 
 /**
  * Across families on one port: line settings that disagree between, say, a Modbus RTU device
- * and a DL/T 645 meter, and a streaming sensor (exclusive) sharing its port with anything.
+ * and a DL/T 645 meter, and a device that needs its port to itself (a streaming sensor, a modem) sharing it.
  * Disagreements within one family are its own checkAll's (reported once, not twice).
  */
 export function checkPortsAcrossFamilies(uses: (PortUse & { exclusive?: boolean })[]): IndexedIssue[] {
@@ -88,7 +88,10 @@ export function checkPortsAcrossFamilies(uses: (PortUse & { exclusive?: boolean 
     const f = byKey.get(u.key);
     if (!f) byKey.set(u.key, u);
     else if ((u.exclusive || f.exclusive) && f.family !== u.family) {
-      out.push({ index: u.index, path: u.settingsPath, message: `port ${u.key} is used by ${f.family} device "${f.device}"; a streaming sensor needs its port to itself` });
+      const message = f.exclusive
+        ? `port ${u.key} belongs to ${f.family} device "${f.device}", which needs the port to itself`
+        : `port ${u.key} is used by ${f.family} device "${f.device}"; ${u.family} device "${u.device}" needs the port to itself`;
+      out.push({ index: u.index, path: u.settingsPath, message });
     }
   }
   return out;

@@ -98,7 +98,7 @@ describe.skipIf(!socatAvailable())('one RS-485 port, two protocols', () => {
     ]);
     expect(issues).toEqual([
       { index: 1, path: ['baudRate'], message: expect.stringMatching(/port \/dev\/ttyUSB0: 2400 8E1 disagrees with modbus device "pm" \(9600 8N1\)/) },
-      { index: 2, path: ['port'], message: expect.stringMatching(/used by modbus device "pm"; a streaming sensor needs its port to itself/) },
+      { index: 2, path: ['port'], message: expect.stringMatching(/used by modbus device "pm"; serial device "[^"]+" needs the port to itself/) },
     ]);
   });
 });

@@ -9,11 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../runtime/config/index.ts';
 import { createDriverRegistry } from '../../runtime/drivers.ts';
 import { builtinDrivers } from '../index.ts';
-import { loraFamily } from './definition.ts';
 import { loraSchema } from './schema.ts';
 
 const HEAD = 'version: 1\ngateway: { id: pole-1 }\nuplink: { enabled: false }\n';
-const registry = () => createDriverRegistry([...builtinDrivers(), loraFamily()]);
+const registry = () => createDriverRegistry(builtinDrivers());
 const K = '2b7e151628aed2a6abf7158809cf4f3c';
 
 describe('lora config', () => {

@@ -7,11 +7,11 @@ import { parseConfig } from '../../runtime/config/index.ts';
 import { createDriverRegistry } from '../../runtime/drivers.ts';
 import { checkPortsAcrossFamilies } from '../common/port-checks.ts';
 import { builtinDrivers } from '../index.ts';
-import { modemFamily, modemPortUse } from './definition.ts';
+import { modemPortUse } from './definition.ts';
 import type { ModemConfig } from './schema.ts';
 
 // The modem family is not in builtinDrivers() until the lead registers it (see the report).
-const registry = () => createDriverRegistry([...builtinDrivers(), modemFamily()]);
+const registry = () => createDriverRegistry(builtinDrivers());
 const HEAD = 'version: 1\ngateway: { id: g1 }\nuplink: { enabled: false }\n';
 const load = (devices: string) => parseConfig(`${HEAD}devices:\n${devices}`, '/tmp/wayside.yaml', registry(), {});
 
