@@ -253,5 +253,10 @@ export function createPipeline(camera: string, cfg: CameraAnalyticsConfig, deps:
       return events;
     },
     stats: () => ({ ...st }),
+    async detectAll(frame) {
+      if (!deps.detector) return undefined;
+      st.inferences++;
+      return deps.detector.detect(frame, undefined, cfg.thresholds);
+    },
   };
 }

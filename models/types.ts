@@ -200,6 +200,11 @@ export interface Pipeline {
   /** Per-window state to reset/close (e.g. ends open tracks → their `video.track` events). */
   close(): AnalyticEvent[];
   stats(): { frames: number; inferences: number; motionFrames: number; lastLatencyMs?: number };
+  /**
+   * Everything the detector finds on the whole frame (for redacting an evidence image that no
+   * analytic looked at, e.g. a horn's); undefined without a detection model.
+   */
+  detectAll?(frame: RgbFrame): Promise<Detection[] | undefined>;
 }
 
 // ---------------------------------------------------------------------------------------------

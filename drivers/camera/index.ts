@@ -9,7 +9,7 @@
 // stream is down (within `lostAfter`), the model is unavailable or inference fails; offline when
 // the stream has been down for `lostAfter` (one `video.stream` + one `device.fault` raise per
 // outage, with the reason; their clears when frames flow again).
-import type { AnalyticEvent, AnalyticReading, AudioConfig, CameraAnalyticsConfig, EvidenceConfig, EvidenceStore, ModelsAccess, Pipeline, RgbFrame, SoundAnalyzer } from '../../models/types.ts';
+import type { AnalyticEvent, AnalyticReading, AudioConfig, CameraAnalyticsConfig, Detection, EvidenceConfig, EvidenceStore, ModelsAccess, Pipeline, RgbFrame, SoundAnalyzer, Track } from '../../models/types.ts';
 import { emitEvent } from '../../runtime/events.ts';
 import type { Ctx, DeviceHealth, DeviceState, Driver, Reading } from '../../runtime/types.ts';
 import { refuseWrite } from '../common/write.ts';
@@ -38,6 +38,9 @@ export interface CameraStats {
   /** Frames waiting for the pipeline now (0 or 1) and the most ever seen at once. */
   waiting: number;
   maxWaiting: number;
+  /** Frame read off the stream → its events and readings on the bus, over the last 200 analysed frames (ms). */
+  latencyP50Ms?: number;
+  latencyP95Ms?: number;
   /** Connections after the first one. */
   reconnects: number;
   lastStreamError?: StreamFault;
@@ -133,7 +136,19 @@ export function createCameraDriver(cfg: CameraConfig, ctx: Ctx, models: ModelsAc
   let lastStreamError: StreamFault | undefined;
   const audioState = { up: false, chunks: 0, bytes: 0, lastStreamError: undefined as StreamFault | undefined, downSince: undefined as number | undefined };
 
+  // Latency ring (frame arrival → results emitted)
+  const latencies = new Float64Array(200);
+  let latencyAt = 0;
+  let latencyCount = 0;
+  const latencyPct = (p: number): number | undefined => {
+    const n = Math.min(latencyCount, latencies.length);
+    if (!n) return undefined;
+    const sorted = Array.from(latencies.subarray(0, n)).sort((a, b) => a - b);
+    return Math.round(sorted[Math.min(n - 1, Math.floor(p * n))] * 10) / 10;
+  };
+
   // Latest frame wins
+  let latest: RgbFrame | undefined;
   let busy = false;
   let waiting: RgbFrame | undefined;
 
@@ -157,11 +172,27 @@ export function createCameraDriver(cfg: CameraConfig, ctx: Ctx, models: ModelsAc
     emitEvent(ctx, { type: 'device.error', device: cfg.id, severity: 'warning', data: { driver: 'camera', kind, message } });
   };
 
-  const emitAnalytic = async (e: AnalyticEvent, frame?: RgbFrame): Promise<void> => {
+  // Redaction covers everyone in the image, not only the event's subject: the event's boxes, the
+  // frame's tracks, and (with a detection model) one whole-frame detection per evidence frame,
+  // shared by the events of that frame.
+  let redactFor: { seq: number; boxes: Promise<Detection[]> } | undefined;
+  const redactionBoxes = (frame: RgbFrame, tracks: Track[] | undefined, own: Detection[]): Promise<Detection[]> => {
+    if (redactFor?.seq !== frame.seq) {
+      const p = pipeline;
+      const fromTracks: Detection[] = (tracks ?? []).map((t) => ({ label: t.label, classId: -1, score: t.score, box: t.box }));
+      const all = p?.detectAll && conf.analytics.model ? p.detectAll(frame).then((d) => d ?? []) : Promise.resolve([]);
+      redactFor = { seq: frame.seq, boxes: all.then((d) => [...fromTracks, ...d]) };
+    }
+    return redactFor.boxes.then((b) => [...own, ...b]);
+  };
+
+  const emitAnalytic = async (e: AnalyticEvent, frame?: RgbFrame, tracks?: Track[]): Promise<void> => {
     const data: Record<string, unknown> = { ...e.data };
-    if (evidence && frame && e.evidence?.boxes.length) {
+    // An event with evidence boxes (possibly none: a detector that saw no one) gets an image.
+    if (evidence && frame && e.evidence) {
       try {
-        const id = await evidence.save(frame, e.evidence.boxes, cfg.id);
+        const boxes = await redactionBoxes(frame, tracks, e.evidence.boxes);
+        const id = await evidence.save(frame, boxes, cfg.id);
         if (id !== undefined) {
           data.evidence = id;
           evidenceSaved++;
@@ -229,7 +260,10 @@ export function createCameraDriver(cfg: CameraConfig, ctx: Ctx, models: ModelsAc
       log.info('video analytics recovered');
     }
     analyticReadings(result.readings, frame.ts);
-    for (const e of result.events) if (running) await emitAnalytic(e, frame);
+    const evs = result.events.map((e) => emitAnalytic(e, frame, result.tracks));
+    latencies[latencyAt++ % latencies.length] = clock.mono() - frame.mono;
+    latencyCount++;
+    await Promise.all(evs);
   };
 
   const pump = async (first: RgbFrame): Promise<void> => {
@@ -252,6 +286,7 @@ export function createCameraDriver(cfg: CameraConfig, ctx: Ctx, models: ModelsAc
     width = w;
     height = h;
     const frame: RgbFrame = { width: w, height: h, data, ts: clock.now(), mono: clock.mono(), seq: seq++ };
+    latest = frame;
     if (busy) {
       if (waiting) dropped++;
       waiting = frame;
@@ -337,6 +372,16 @@ export function createCameraDriver(cfg: CameraConfig, ctx: Ctx, models: ModelsAc
     ? createStream({ open: videoOpener(), clock, log, stallMs: cfg.stallTimeout, startMs: cfg.timeout, backoff, onFrame, onUp, onDown })
     : undefined;
 
+  /**
+   * A sound event's evidence: the video frame of that moment, redacted with what the detector
+   * finds on the whole of it. Without a detection model nothing could be blurred, so no image.
+   */
+  const soundEvidence = async (e: AnalyticEvent): Promise<void> => {
+    const frame = latest;
+    if (evidence && frame && pipeline?.detectAll && conf.analytics.model) return emitAnalytic({ ...e, evidence: { boxes: [] } }, frame);
+    return emitAnalytic(e);
+  };
+
   const onPcm = (chunk: Buffer): void => {
     audioState.chunks++;
     audioState.bytes += chunk.length;
@@ -350,7 +395,7 @@ export function createCameraDriver(cfg: CameraConfig, ctx: Ctx, models: ModelsAc
     }
     const ts = clock.now();
     analyticReadings(out.readings, ts);
-    for (const e of out.events) void emitAnalytic(e);
+    for (const e of out.events) void soundEvidence(e);
   };
 
   const audioStream: Stream | undefined = conf.audio
@@ -480,6 +525,7 @@ export function createCameraDriver(cfg: CameraConfig, ctx: Ctx, models: ModelsAc
         dropped,
         waiting: waiting ? 1 : 0,
         maxWaiting,
+        ...(latencyCount > 0 && { latencyP50Ms: latencyPct(0.5), latencyP95Ms: latencyPct(0.95) }),
         reconnects: Math.max(0, ((v ?? a)?.connects ?? 0) - starts),
         ...(lastStreamError && { lastStreamError }),
         pipeline: { ready: !!pipeline, ...(pipelineProblem && { problem: pipelineProblem }), errors: pipelineErrors, ...(pstats && { stats: pstats }) },
