@@ -6,7 +6,7 @@
 // naming the model and file for whoever asked; the agent stays up.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { createWorkerSession, type SessionLike, type SessionOptionsLike, type TensorLike } from './ort-host.ts';
 import type { Log } from '../runtime/types.ts';
 import { frameToTensor, type InputSpec } from './tensor.ts';
 import type { Box, Detection, Detector, ModelInfo, ModelManifest, RgbFrame, YoloLayout } from './types.ts';
@@ -39,7 +39,7 @@ export interface ModelCheck {
 
 export interface Engine {
   /** The shared session of a model file (loaded, sha256-verified and warmed up once). */
-  session(info: ModelInfo): Promise<InferenceSession>;
+  session(info: ModelInfo): Promise<SessionLike>;
   detector(name: string, opts?: { classes?: string[] }): Promise<Detector>;
   /** Loads `bytes` in a throwaway session and checks it fits `manifest.task` (installs). */
   check(manifest: Pick<ModelManifest, 'name' | 'task'> & Partial<ModelManifest>, bytes: Uint8Array): Promise<ModelCheck>;
@@ -59,10 +59,9 @@ export interface EngineOptions {
   mono?: () => number;
 }
 
-type Ort = typeof import('onnxruntime-node');
 
 interface Loaded {
-  session: InferenceSession;
+  session: SessionLike;
   outputDims: number[];
   metadata: Record<string, string>;
 }
@@ -84,11 +83,9 @@ export function createEngine(opts: EngineOptions): Engine {
   const mono = opts.mono ?? (() => performance.now());
   const sessions = new Map<string, Promise<Loaded>>();
   const counters = new Map<string, ModelCounters>();
-  let ort: Ort | undefined;
   let closed = false;
 
-  const loadOrt = async (): Promise<Ort> => (ort ??= (await import('onnxruntime-node')) as Ort);
-  const sessionOptions = (): InferenceSession.SessionOptions => ({
+  const sessionOptions = (): SessionOptionsLike => ({
     intraOpNumThreads: opts.threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
@@ -111,24 +108,22 @@ export function createEngine(opts: EngineOptions): Engine {
   async function open(label: string, bytes: Uint8Array, fallback?: { width: number; height: number }): Promise<Loaded> {
     const meta = scanOnnx(bytes);
     if ('error' in meta) throw new Error(`${label}: not a valid ONNX file (${meta.error})`);
-    const o = await loadOrt();
-    let session: InferenceSession;
+    let session: SessionLike;
     try {
-      session = await o.InferenceSession.create(bytes, sessionOptions());
+      session = await createWorkerSession(bytes, sessionOptions());
     } catch (err) {
       throw new Error(`${label}: onnxruntime cannot load it: ${firstLine(err)}`, { cause: err });
     }
     try {
       const inMeta = session.inputMetadata[0];
-      const dims = inMeta && 'shape' in inMeta ? inMeta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : String(d))) : [];
+      const dims = inMeta && inMeta.shape ? inMeta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : String(d))) : [];
       // Warm-up: dynamic dims take 1 (batch) / the manifest size / 32.
       const warm = dims.map((d, i) => (typeof d === 'number' ? d : i === 0 ? 1 : i === 2 ? fallback?.height ?? 32 : i === 3 ? fallback?.width ?? 32 : 1));
       const n = warm.reduce((a, b) => a * b, 1);
       let outputDims: number[] = [];
       if (warm.length && n > 0 && n < 64 * 1024 * 1024) {
-        const out = await session.run({ [session.inputNames[0]]: new o.Tensor('float32', new Float32Array(n), warm) });
-        outputDims = [...(out[session.outputNames[0]] as Tensor).dims];
-        for (const t of Object.values(out)) (t as Tensor).dispose?.();
+        const out = await session.run({ [session.inputNames[0]]: { type: 'float32', data: new Float32Array(n), dims: warm } });
+        outputDims = [...out[session.outputNames[0]].dims];
       }
       return { session, outputDims, metadata: meta.metadata };
     } catch (err) {
@@ -184,7 +179,7 @@ export function createEngine(opts: EngineOptions): Engine {
   /** Input, layout and class names of a loaded detection model; throws naming the shapes. */
   function describe(name: string, loaded: Loaded, manifest: Partial<ModelManifest>, override?: string[]): ModelCheck {
     const inMeta = loaded.session.inputMetadata[0];
-    const inputDims = inMeta && 'shape' in inMeta ? inMeta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : String(d))) : [];
+    const inputDims = inMeta && inMeta.shape ? inMeta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : String(d))) : [];
     const input = checkInput(name, inputDims, manifest.input);
     const names = loaded.metadata.names;
     const known = classNames({ override, manifest: manifest.classes, metadata: names }, undefined);
@@ -210,19 +205,16 @@ export function createEngine(opts: EngineOptions): Engine {
       const outputName = loaded.session.outputNames[0];
       const size = 3 * spec.width * spec.height;
       const free: Float32Array[] = []; // input buffers not in use by a run (concurrent callers)
-      const o = await loadOrt();
-
       const runOne = async (frame: RgbFrame, region: Box | undefined, thresholds: Record<string, number> | undefined): Promise<Detection[]> => {
         const t0 = mono();
         const buf = free.pop() ?? new Float32Array(size);
         try {
           const map = frameToTensor(frame, spec, buf, region);
-          const out = await loaded.session.run({ [inputName]: new o.Tensor('float32', buf, [1, 3, spec.height, spec.width]) });
-          const t = out[outputName] as Tensor;
+          const out = await loaded.session.run({ [inputName]: { type: 'float32', data: buf, dims: [1, 3, spec.height, spec.width] } });
+          const t: TensorLike = out[outputName];
           const dims = [...t.dims];
           if (dims.join() !== loaded.outputDims.join()) resolveLayout(name, dims, classes.length, layout);
           const dets = decode(t.data as Float32Array, dims, layout, classes, thresholds, map);
-          t.dispose?.();
           record(name, mono() - t0);
           return dets;
         } catch (err) {
@@ -251,7 +243,7 @@ export function createEngine(opts: EngineOptions): Engine {
       try {
         if (manifest.task === 'detect') return describe(manifest.name, loaded, manifest, undefined);
         const inMeta = loaded.session.inputMetadata[0];
-        const inputDims = inMeta && 'shape' in inMeta ? inMeta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : String(d))) : [];
+        const inputDims = inMeta && inMeta.shape ? inMeta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : String(d))) : [];
         if (inputDims.length !== 4 || inputDims[1] !== 3) throw new Error(`${label}: input [${inputDims.join(',')}] is not [N,3,H,W] (an ${manifest.task} model)`);
         const h = typeof inputDims[2] === 'number' ? inputDims[2] : manifest.input?.height ?? 0;
         const w = typeof inputDims[3] === 'number' ? inputDims[3] : manifest.input?.width ?? 0;

@@ -4,9 +4,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inkBox, renderLines, renderSvg, renderText, whiteFrame } from '../test/support/models/text-image.ts';
+import { createWorkerSession } from './ort-host.ts';
 import { createTextReader, normalizePlate } from './ocr.ts';
 import type { Box, TextReader } from './types.ts';
 
@@ -37,7 +37,7 @@ beforeAll(async () => {
   // The service passes its shared-session function; this one counts the loads.
   reader = createTextReader({
     detModel: DET, recModel: REC, dictFile: DICT,
-    session: (path) => { loads.push(path); return ort.InferenceSession.create(path, { intraOpNumThreads: 1 }); },
+    session: (path) => { loads.push(path); return createWorkerSession(path, { intraOpNumThreads: 1 }); },
   });
 });
 afterAll(async () => { await rm(tmp, { recursive: true, force: true }); });

@@ -4,8 +4,7 @@
 // resized to height 48 and recognized; CTC greedy decoding gives text and confidence. Boxes come
 // back normalized to the FRAME, in reading order. All pixel work is on typed arrays.
 import { readFile } from 'node:fs/promises';
-import * as ort from 'onnxruntime-node';
-import type { InferenceSession } from 'onnxruntime-node';
+import { createWorkerSession, type SessionLike } from './ort-host.ts';
 import type { Box, RgbFrame, TextReader, TextResult } from './types.ts';
 import {
   DB_DEFAULTS, channelNorm, ctcCharset, ctcDecode, dbBoxes, readingOrder, sampleToChw,
@@ -20,7 +19,7 @@ export interface TextReaderOptions {
   /** PaddleOCR character dictionary (ppocr_keys_v1.txt): one character a line. */
   dictFile: string;
   /** Loads (or shares) a session; default: onnxruntime-node, one intra-op thread. */
-  session?: (path: string) => Promise<InferenceSession>;
+  session?: (path: string) => Promise<SessionLike>;
   /** Longest side of the detector input, px (default 960, PaddleOCR det_limit_side_len). */
   detLimit?: number;
   /** Short side the detector input is brought up to when the image is smaller, px (default 64). */
@@ -38,8 +37,8 @@ const REC_H = 48;
 const REC_MIN_W = 320;
 const REC_BATCH = 6;
 
-function defaultSession(path: string): Promise<InferenceSession> {
-  return ort.InferenceSession.create(path, { intraOpNumThreads: 1 });
+function defaultSession(path: string): Promise<SessionLike> {
+  return createWorkerSession(path, { intraOpNumThreads: 1 });
 }
 
 export function createTextReader(opts: TextReaderOptions): TextReader {
@@ -50,7 +49,7 @@ export function createTextReader(opts: TextReaderOptions): TextReader {
   const recMaxW = Math.max(REC_MIN_W, opts.recMaxWidth ?? 1280);
   const db: DbOptions = { ...DB_DEFAULTS, ...opts.db };
 
-  let parts: Promise<{ det: InferenceSession; rec: InferenceSession; charset: string[] }> | undefined;
+  let parts: Promise<{ det: SessionLike; rec: SessionLike; charset: string[] }> | undefined;
   function ready() {
     parts ??= (async () => {
       const [det, rec, dict] = await Promise.all([
@@ -65,14 +64,14 @@ export function createTextReader(opts: TextReaderOptions): TextReader {
     return parts;
   }
 
-  async function detect(det: InferenceSession, frame: RgbFrame, crop: PxRect): Promise<PxRect[]> {
+  async function detect(det: SessionLike, frame: RgbFrame, crop: PxRect): Promise<PxRect[]> {
     let ratio = Math.min(1, detLimit / Math.max(crop.w, crop.h));
     if (Math.min(crop.w, crop.h) * ratio < detMinSide) ratio = Math.min(detMinSide / Math.min(crop.w, crop.h), detLimit / Math.max(crop.w, crop.h));
     const dw = Math.max(32, Math.round((crop.w * ratio) / 32) * 32);
     const dh = Math.max(32, Math.round((crop.h * ratio) / 32) * 32);
     const input = new Float32Array(3 * dw * dh);
     sampleToChw(frame.data, frame.width, frame.height, crop, dw, dh, { data: input, offset: 0, rowW: dw, planeH: dh }, DET_NORM);
-    const out = await det.run({ [det.inputNames[0]]: new ort.Tensor('float32', input, [1, 3, dh, dw]) });
+    const out = await det.run({ [det.inputNames[0]]: { type: 'float32', data: input, dims: [1, 3, dh, dw] } });
     const map = out[det.outputNames[0]];
     const [, , mh, mw] = map.dims as number[];
     if (mh !== dh || mw !== dw) throw new Error(`ocr: detection model ${opts.detModel} returned a ${mw}x${mh} map for a ${dw}x${dh} input`);
@@ -82,7 +81,7 @@ export function createTextReader(opts: TextReaderOptions): TextReader {
     }));
   }
 
-  async function recognize(rec: InferenceSession, charset: string[], frame: RgbFrame, rects: PxRect[]): Promise<{ text: string; confidence: number }[]> {
+  async function recognize(rec: SessionLike, charset: string[], frame: RgbFrame, rects: PxRect[]): Promise<{ text: string; confidence: number }[]> {
     const results: { text: string; confidence: number }[] = new Array(rects.length);
     // Similar aspect ratios share a batch so little of the tensor is padding (PaddleOCR's order).
     const order = rects.map((r, i) => ({ i, ratio: r.w / r.h })).sort((a, b) => a.ratio - b.ratio);
@@ -96,7 +95,7 @@ export function createTextReader(opts: TextReaderOptions): TextReader {
         const w = Math.max(1, Math.min(W, Math.ceil(REC_H * ratio)));
         sampleToChw(frame.data, frame.width, frame.height, rects[i], w, REC_H, { data: input, offset: k * 3 * plane, rowW: W, planeH: REC_H }, REC_NORM);
       });
-      const out = await rec.run({ [rec.inputNames[0]]: new ort.Tensor('float32', input, [batch.length, 3, REC_H, W]) });
+      const out = await rec.run({ [rec.inputNames[0]]: { type: 'float32', data: input, dims: [batch.length, 3, REC_H, W] } });
       const probs = out[rec.outputNames[0]];
       const [, steps, classes] = probs.dims as number[];
       if (classes !== charset.length) {

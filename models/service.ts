@@ -3,7 +3,7 @@
 // camera pipeline, sound, evidence, OCR) through dynamic imports, so a gateway without cameras
 // never loads onnxruntime or sharp, and reports models in health and /metrics.
 import path from 'node:path';
-import type { InferenceSession } from 'onnxruntime-node';
+import type { SessionLike } from './ort-host.ts';
 import { configSection } from '../runtime/config/index.ts';
 import type { Service, ServiceCtx, ServiceHealth, ServiceMetric } from '../runtime/service.ts';
 import type { Log } from '../runtime/types.ts';
@@ -23,7 +23,7 @@ type PipelineModule = {
 type AudioModule = { createSoundAnalyzer(cfg: AudioConfig): SoundAnalyzer };
 type EvidenceModule = { createEvidenceStore(dir: string, cfg: EvidenceConfig, log?: Log): EvidenceStore };
 type OcrModule = {
-  createTextReader(opts: { detModel: string; recModel: string; dictFile: string; session?: (path: string) => Promise<InferenceSession> }): TextReader;
+  createTextReader(opts: { detModel: string; recModel: string; dictFile: string; session?: (path: string) => Promise<SessionLike> }): TextReader;
 };
 const sibling = (file: string) => new URL(`./${file}`, import.meta.url).href;
 

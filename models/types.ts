@@ -279,7 +279,7 @@ export interface TextReader {
 //   models/pipeline.ts  createPipeline(camera: string, cfg: CameraAnalyticsConfig, deps: { detector?: Detector; text?: TextReader; log?: Log }): Pipeline
 //   models/audio.ts     createSoundAnalyzer(cfg: AudioConfig): SoundAnalyzer
 //   models/evidence.ts  createEvidenceStore(dir: string, cfg: EvidenceConfig, log?: Log): EvidenceStore
-//   models/ocr.ts       createTextReader(opts: { detModel: string; recModel: string; dictFile: string; session?: (path: string) => Promise<InferenceSession> }): TextReader
+//   models/ocr.ts       createTextReader(opts: { detModel: string; recModel: string; dictFile: string; session?: (path: string) => Promise<SessionLike> }): TextReader
 //   models/engine.ts    createEngine(opts: { threads: number; log: Log }): Engine  (shared sessions, sha256 check, stats)
 
 // ---------------------------------------------------------------------------------------------
