@@ -7,7 +7,7 @@
 //    (tensor preparation, motion gate, detector on regions, decode + NMS, tracker, zones,
 //    lines, structuring) → pipeline_fps, raw_fps, overhead = 1 − pipeline/raw (target ≤ 0.10).
 //    Then a static scene for 60 s of frame time at 5 fps → static_infer_per_s (target ≤ 1).
-// B. A real agent process (`node main.ts run`) with one camera (a 1920×1080 clip looping at
+// B. A real agent process (the production build, `node dist/main.js run`, as packaged) with one camera (a 1920×1080 clip looping at
 //    5 fps, scaled by ffmpeg, the model above) and one Modbus TCP device polled every 100 ms
 //    against this process's own Modbus server, which stamps each request: rss_mb (target ≤ 200),
 //    rss_growth_mb (last 20 s − first 20 s, target ≈ 0), modbus_jitter_p99_ms (|interval − 100 ms|),
@@ -174,7 +174,7 @@ devices:
     points:
       - { name: v, table: holding, address: 0, type: uint16 }
 ${camera ?? ''}`);
-  const proc = spawn(node, [path.join(root, 'main.ts'), 'run', '--config', path.join(dir, 'wayside.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const proc = spawn(node, ['--max-semi-space-size=2', path.join(root, 'dist/main.js'), 'run', '--config', path.join(dir, 'wayside.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] });
   // Up when /healthz answers.
   for (let i = 0; i < 100; i++) {
     try {
