@@ -7,12 +7,13 @@
 // adding a Modbus device without an uplink reconnect, a config with a wrong broker password rolled
 // back by itself, logs.tail, and a deploy signed by another key refused.
 import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectFleet, type Fleet } from '../provisioning/fleet/fleet.ts';
 import { fleetCli } from '../provisioning/fleet/cli.ts';
 import { fingerprint, rawPublicKey } from '../provisioning/keys.ts';
+import { createLog, createLogRing } from '../runtime/log.ts';
 import { subscribeCollector, type Collector } from './helpers/mosquitto.ts';
 import { waitFor } from './helpers/wait.ts';
 import { createImage, startTcpSim, type TcpSim } from './support/modbus/sim.ts';
@@ -145,6 +146,19 @@ describe('wayside-fleet against real gateways', () => {
     expect(r.out.trim().split('\n')).toHaveLength(3);
   }, 30_000);
 
+  it('speaks MQTT 3.1.1 too (response topic and correlation id in the body, outside the signature)', async () => {
+    const old = await connectFleet({ url: world.broker.url, key: { ...world.key }, username: world.platform.username, password: world.platform.password, protocolVersion: 4, versionFile: path.join(world.dir, 'platform.key.version') });
+    try {
+      await old.ready();
+      expect(old.gateways().map((g) => g.id)).toEqual([A, B]);
+      const [h] = await old.health([B]);
+      expect(h).toMatchObject({ gw: B, ok: true, result: { gateway: B } });
+      expect((await old.logs(B, 2)).length).toBe(2);
+    } finally {
+      await old.close();
+    }
+  }, 30_000);
+
   it('refuses a deploy signed with another key (bad_signature), and nothing changes', async () => {
     const { privateKey } = generateKeyPairSync('ed25519');
     const pub = rawPublicKey(privateKey);
@@ -162,4 +176,28 @@ describe('wayside-fleet against real gateways', () => {
     expect(v.deployed.flows.active).toBe(1);
     await waitFor(() => events(B, 'audit.refused').some((r: any) => r.body.data.code === 'bad_signature'), 'the audit.refused event', 10_000);
   }, 30_000);
+});
+
+describe('the log ring behind logs.tail', () => {
+  it('keeps the last lines, each bounded, after redaction', () => {
+    const ring = createLogRing(3, 40);
+    for (let i = 0; i < 5; i++) ring.push(`line ${i}\n`);
+    expect(ring.lines()).toEqual(['line 2', 'line 3', 'line 4']);
+    expect(ring.lines(2)).toEqual(['line 3', 'line 4']);
+    ring.push('x'.repeat(100) + '\n');
+    expect(ring.lines(1)[0]).toHaveLength(40);
+    expect(ring.lines(1)[0].endsWith('…')).toBe(true);
+
+    const fd = openSync('/dev/null', 'w');
+    try {
+      const logRing = createLogRing(10);
+      const log = createLog({ fd, ring: logRing });
+      log.info({ password: 'hunter2', url: 'mqtt://x' }, 'connecting');
+      const [line] = logRing.lines();
+      expect(JSON.parse(line)).toMatchObject({ msg: 'connecting', password: '[redacted]' });
+      expect(line).not.toContain('hunter2');
+    } finally {
+      closeSync(fd);
+    }
+  });
 });

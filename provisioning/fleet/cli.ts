@@ -276,8 +276,9 @@ function keyFor(file: string, needed: boolean): PlatformKey {
 
 function readModel(file: string): { manifest: Record<string, unknown>; bytes: Buffer } {
   let manifest: Record<string, unknown>;
+  const text = readText(file, 'model manifest');
   try {
-    manifest = JSON.parse(readText(file, 'model manifest')) as Record<string, unknown>;
+    manifest = JSON.parse(text) as Record<string, unknown>;
   } catch (err) {
     throw new Error(`model manifest ${file}: ${(err as Error).message}`, { cause: err });
   }
@@ -352,8 +353,9 @@ async function fleetVerb(verb: string, v: Flags, positionals: string[], io: Flee
       const target = targetOf(str('to') ? str('to')!.split(',').filter(Boolean) : [], v);
       let content: unknown;
       if (kind === 'flows') {
+        const text = readText(file, 'flows file');
         try {
-          content = JSON.parse(readText(file, 'flows file'));
+          content = JSON.parse(text);
         } catch (err) {
           throw new Error(`flows file ${file}: ${(err as Error).message}`, { cause: err });
         }
