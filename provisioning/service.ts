@@ -3,11 +3,15 @@
 //   versions.get    unsigned read: what runs here and the last accepted version per command
 //   agent.restart   signed: answers, then has the agent stop cleanly and exit 0 (systemd's
 //                   Restart=always starts it again)
+//   logs.tail       signed (logs carry operational detail): the agent's last log lines, from the
+//                   in-memory ring the CLI keeps (ctx.logs), `{ lines: N }` up to 500
+// It also puts the enrolled tags into the birth message (the platform selects gateways by them).
 // Later commands (deploys) wrap their handlers with `verifyThen` so they only ever see payloads
 // of envelopes signed by the pinned platform key, for this gateway, fresh and not replayed.
 // runtime/ never imports this; the composition root (main.ts) adds it to the services.
 import { WAYSIDE_VERSION } from '../runtime/agent.ts';
 import { emitEvent } from '../runtime/events.ts';
+import { CommandError } from '../runtime/uplink/index.ts';
 import type { Service, ServiceCommand, ServiceCtx, ServiceHealth } from '../runtime/service.ts';
 import { PROTOCOL_VERSION } from '../runtime/uplink/protocol.ts';
 import { provisioningLimits } from './config.ts';
@@ -41,6 +45,9 @@ export interface ProvisioningHealth {
   refused: Partial<Record<ProvisioningErrorCode, number>>;
   lastError?: string;
 }
+
+/** Most lines `logs.tail` answers (the ring holds 500). */
+export const LOGS_TAIL_MAX = 500;
 
 export interface ProvisioningService extends Service {
   /** Wraps a handler so it runs only for an accepted envelope (see verify.ts); usable before start. */
@@ -118,6 +125,10 @@ export function createProvisioningService(deps: ProvisioningDeps = {}): Provisio
       }
       return { section, problems };
     },
+    birth() {
+      const id = identity();
+      return id ? { tags: id.tags } : {};
+    },
     commands() {
       return {
         'versions.get': async () => {
@@ -138,6 +149,22 @@ export function createProvisioningService(deps: ProvisioningDeps = {}): Provisio
           clearTimeout(restartTimer);
           restartTimer = setTimeout(() => (deps.restart ?? (() => process.kill(process.pid, 'SIGTERM')))(), delay);
           return { restarting: true, inMs: delay };
+        }),
+        'logs.tail': verifyThen(async (payload) => {
+          const p = (payload && typeof payload === 'object' ? payload : {}) as { lines?: unknown };
+          if (p.lines !== undefined && (!Number.isSafeInteger(p.lines) || (p.lines as number) < 1)) {
+            throw new CommandError('bad_request', `lines: expected an integer 1-${LOGS_TAIL_MAX}, got ${JSON.stringify(p.lines)}`);
+          }
+          if (!ctx?.logs) throw new CommandError('logs_unavailable', 'this agent keeps no log lines in memory (it was not started by `wayside run`)');
+          const want = Math.min((p.lines as number | undefined) ?? 100, LOGS_TAIL_MAX);
+          // The answer must fit in one MQTT message: newest lines first until the budget is spent.
+          const budget = Math.max(4096, ctx.config.uplink.maxPayloadBytes - 4096);
+          const all = ctx.logs(want);
+          let bytes = 0;
+          let from = all.length;
+          const cost = (line: string) => Buffer.byteLength(JSON.stringify(line)) + 1;
+          while (from > 0 && bytes + cost(all[from - 1]) <= budget) bytes += cost(all[--from]);
+          return { lines: all.slice(from), ...(from > 0 ? { truncated: from } : {}) };
         }),
       };
     },

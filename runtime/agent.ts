@@ -24,6 +24,7 @@ import { createRules } from './rules.ts';
 import type { ReconfigureResult, Service, ServiceCtx } from './service.ts';
 import { ensureDir, stateDir as openStateDir } from './state.ts';
 import { createSummarizer } from './summarizer.ts';
+import type { LogRing } from './log.ts';
 import type { Bus, Ctx, Log, Outbox } from './types.ts';
 import { createUplink, type CommandHandler, type Uplink } from './uplink/index.ts';
 
@@ -41,6 +42,8 @@ export interface AgentOptions {
    * one per line, written synchronously. The crash test counts these against what arrived.
    */
   durableJournal?: string;
+  /** The log's in-memory ring (runtime/log.ts createLogRing, given to createLog too): services read it through ctx.logs. */
+  logRing?: LogRing;
 }
 
 export interface Agent {
@@ -177,6 +180,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         health: snapshot,
         reconfigure: (next) => reconfigure(next),
         service: serviceByName,
+        ...(opts.logRing ? { logs: (n?: number) => opts.logRing!.lines(n) } : {}),
       };
       ctxs.set(s, sctx);
       try {

@@ -6,7 +6,7 @@ import { ConfigError, formatIssue, parseDuration, readConfig, stateDirProblem, t
 import { createDriverRegistry, type DriverDefinition, type DriverRegistry } from './drivers.ts';
 import type { z } from 'zod';
 import { AgentStartError } from './errors.ts';
-import { createLog } from './log.ts';
+import { createLog, createLogRing } from './log.ts';
 import type { Service } from './service.ts';
 import type { Log } from './types.ts';
 
@@ -136,7 +136,9 @@ async function main(argv: string[], app: CliApp): Promise<number> {
     process.stdout.write(`${values.config}: ok (gateway ${fileConfig.gateway.id}, ${fileConfig.devices.length} devices, ${fileConfig.rules.length} rules)\n`);
     return 0;
   }
-  const log = createLog({ level: fileConfig.log.level });
+  // The last lines stay in memory for the `logs.tail` command.
+  const logRing = createLogRing(500);
+  const log = createLog({ level: fileConfig.log.level, ring: logRing });
   const config = app.bootConfig ? app.bootConfig(fileConfig, values.config, registry, log) : fileConfig;
   for (const w of warnings) log.warn({ mod: 'config', file: w.file, line: w.line, path: w.path }, w.message.replace(/^warning: /, ''));
   // Signals are taken from the first moment: a SIGTERM during start-up stops the agent as
@@ -155,7 +157,7 @@ async function main(argv: string[], app: CliApp): Promise<number> {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
-  const agent = await startAgent({ config, services: product.services(config, registry), log, durableJournal: process.env.WAYSIDE_DURABLE_JOURNAL });
+  const agent = await startAgent({ config, services: product.services(config, registry), log, durableJournal: process.env.WAYSIDE_DURABLE_JOURNAL, logRing });
   await new Promise<void>((resolve) => {
     onStop = resolve;
     if (signalled) resolve();

@@ -50,6 +50,8 @@ export interface ServiceCtx {
   reconfigure?(next: WaysideConfig): Promise<ReconfigureResult>;
   /** Another running service by name (the deploy service reaches the flows host through it). Set by the agent. */
   service?<S extends Service = Service>(name: string): S | undefined;
+  /** The agent's last log lines (JSON text, oldest first; at most `n`), when the CLI keeps a log ring. */
+  logs?(n?: number): string[];
 }
 
 /** What a live reconfiguration did: parts restarted, parts swapped in place, parts left for a restart. */

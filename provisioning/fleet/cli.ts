@@ -7,16 +7,29 @@
 //           [--used claims.used.json] [--passwd-file F]
 //   sign    <cmd> --to GW --payload file.json [--version N] [--ttl 10m]
 //   acl     --gateways a,b,... | <ids...> --platform-user U [--claim-user U | --no-claim-user]
+// Fleet verbs (fleet.ts over one MQTT connection; --broker URL --user U --pass P or
+// $WAYSIDE_FLEET_PASSWORD, [--ca F]):
+//   list     [--json]
+//   health   <gw...|--tag k=v|--all> [--timeout 10s] [--json]
+//   deploy   flows|config|model <file> --to GW|--tag k=v|--all --version N [--canary N]
+//            [--max-failure 0.2] [--timeout 60s] [--json]     exit 0 all confirmed, 1 not, 3 stopped early
+//   rollback flows|config <gw...|--tag k=v|--all> [--to N]
+//   logs     <gw> [--lines 100]
 // Every signing verb takes --key (default $WAYSIDE_FLEET_KEY or ./platform.key) and --prefix.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../../runtime/config/index.ts';
 import { mosquittoAcl } from '../acl.ts';
 import { parseTags } from '../bundle.ts';
 import { writeFileAtomic } from '../store.ts';
 import { claimExpiry, newClaimCode, startClaimService, type ClaimEntry } from './claim.ts';
-import { generatePlatformKey, loadPlatformKey } from './keys.ts';
+import { connectFleet, type DeployKind, type DeployOutcome, type Fleet, type Target } from './fleet.ts';
+import { generatePlatformKey, loadPlatformKey, type PlatformKey } from './keys.ts';
+import { fingerprint, rawPublicKey } from '../keys.ts';
+import { formatTags, formatUptime, renderTable } from './table.ts';
 import { makeBundle, signCommand } from './sign.ts';
 
 export interface FleetIo {
@@ -37,7 +50,16 @@ usage:
                       [--broker URL] [--used claims.used.json] [--passwd-file F]
   wayside-fleet sign <cmd> --to GW --payload file.json [--version N] [--ttl 10m]
   wayside-fleet acl --gateways a,b,c --platform-user U [--claim-user claim | --no-claim-user]
+  wayside-fleet list [--json]
+  wayside-fleet health <gw...|--tag k=v|--all> [--timeout 10s] [--json]
+  wayside-fleet deploy flows|config|model <file> --to <gw>|--tag k=v|--all --version N
+                       [--canary 1] [--max-failure 0.2] [--timeout 60s] [--name model] [--json]
+  wayside-fleet rollback flows|config <gw...|--tag k=v|--all> [--to N]
+  wayside-fleet logs <gw> [--lines 100]
 options for all: --key <platform.key> (default $WAYSIDE_FLEET_KEY or ./platform.key), --prefix wayside/v1
+fleet verbs:     --broker <mqtt(s)://host:port> --user U --pass P (or $WAYSIDE_FLEET_PASSWORD) [--ca ca.pem]
+deploy exit codes: 0 every gateway confirmed, 1 some refused, rolled back, failed, timed out or
+                   skipped, 3 stopped early (a stage failed more than --max-failure), 2 usage
 `;
 
 class Usage extends Error {}
@@ -103,6 +125,8 @@ async function run(argv: string[], io: FleetIo): Promise<number> {
         url: { type: 'string' }, claims: { type: 'string' }, used: { type: 'string' }, 'passwd-file': { type: 'string' },
         to: { type: 'string' }, payload: { type: 'string' }, version: { type: 'string' },
         gateways: { type: 'string', multiple: true }, 'platform-user': { type: 'string' }, 'claim-user': { type: 'string' }, 'no-claim-user': { type: 'boolean' },
+        json: { type: 'boolean' }, all: { type: 'boolean' }, timeout: { type: 'string' }, canary: { type: 'string' },
+        'max-failure': { type: 'string' }, lines: { type: 'string' }, name: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -206,9 +230,191 @@ async function run(argv: string[], io: FleetIo): Promise<number> {
       io.out(mosquittoAcl({ gateways, platformUser: v['platform-user'], claimUser: v['no-claim-user'] ? null : v['claim-user'], prefix }));
       return 0;
     }
+    case 'list':
+    case 'health':
+    case 'deploy':
+    case 'rollback':
+    case 'logs':
+      return fleetVerb(verb, v, positionals, io, keyFile, prefix);
     default:
       throw new Usage(`unknown verb "${verb}"`);
   }
+}
+
+type Flags = Record<string, string | boolean | string[] | undefined>;
+
+function int(text: string | undefined, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) throw new Usage(`${flag}: expected an integer ${min}-${max}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** Positional gateway ids, --tag k=v..., --all: exactly one kind. */
+function targetOf(gws: string[], v: Flags): Target {
+  const tags = v.tag as string[] | undefined;
+  const kinds = [gws.length > 0, !!tags?.length, !!v.all].filter(Boolean).length;
+  if (kinds !== 1) throw new Usage('name the gateways: <gw...>, --tag k=v or --all (one of them)');
+  if (v.all) return { all: true };
+  if (tags?.length) {
+    try {
+      return { tags: parseTags(tags) };
+    } catch (err) {
+      throw new Usage((err as Error).message);
+    }
+  }
+  return { gateways: gws };
+}
+
+/** The platform key; verbs that sign nothing (list, health) run without one (a throwaway key is never used). */
+function keyFor(file: string, needed: boolean): PlatformKey {
+  if (needed || existsSync(file)) return loadPlatformKey(file);
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const publicKey = rawPublicKey(privateKey);
+  return { privateKey, publicKey, fingerprint: fingerprint(publicKey) };
+}
+
+function readModel(file: string): { manifest: Record<string, unknown>; bytes: Buffer } {
+  let manifest: Record<string, unknown>;
+  const text = readText(file, 'model manifest');
+  try {
+    manifest = JSON.parse(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`model manifest ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof manifest?.file !== 'string') throw new Error(`model manifest ${file}: "file" (the .onnx next to it) is missing`);
+  const modelFile = join(dirname(file), manifest.file);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(modelFile);
+  } catch (err) {
+    throw new Error(`model file ${modelFile}: ${(err as Error).message}`, { cause: err });
+  }
+  if (manifest.sha256 === undefined) manifest = { ...manifest, sha256: createHash('sha256').update(bytes).digest('hex') };
+  return { manifest, bytes };
+}
+
+function outcomeLine(o: DeployOutcome): string {
+  return `${o.gw}: ${o.status} v${o.version} (${(o.ms / 1000).toFixed(1)} s)${o.reason ? `: ${o.reason}` : ''}\n`;
+}
+
+async function fleetVerb(verb: string, v: Flags, positionals: string[], io: FleetIo, keyFile: string, prefix: string): Promise<number> {
+  const str = (k: string) => v[k] as string | undefined;
+  const url = str('broker') ?? process.env.WAYSIDE_FLEET_BROKER;
+  if (!url) throw new Usage(`${verb} needs --broker <mqtt(s)://host:port> (or $WAYSIDE_FLEET_BROKER)`);
+  // Everything about the request is checked before connecting.
+  let run: (fleet: Fleet) => Promise<number>;
+  const signs = verb === 'deploy' || verb === 'rollback' || verb === 'logs';
+  const timeoutMs = ms(str('timeout'), '--timeout');
+  switch (verb) {
+    case 'list':
+      if (positionals.length) throw new Usage(`list takes no arguments, got "${positionals[0]}"`);
+      run = async (fleet) => {
+        const gws = fleet.gateways();
+        if (v.json) io.out(JSON.stringify(gws, null, 2) + '\n');
+        else {
+          const ver = (d: Record<string, unknown> | undefined, k: string) => (d?.[k] === null || d?.[k] === undefined ? '-' : String(d[k]));
+          io.out(renderTable(['gateway', 'online', 'site', 'tags', 'flows', 'config', 'wayside'], gws.map((g) => [
+            g.id, g.online ? 'yes' : `no${g.reason ? ` (${g.reason})` : ''}`, g.site ?? '-', formatTags(g.tags), ver(g.deployed, 'flows'), ver(g.deployed, 'config'), ver(g.versions, 'wayside'),
+          ])));
+          io.out(`${gws.length} gateways, ${gws.filter((g) => g.online).length} online\n`);
+        }
+        return 0;
+      };
+      break;
+    case 'health': {
+      const target = targetOf(positionals, v);
+      run = async (fleet) => {
+        const gws = selectOrFail(fleet, target);
+        const res = await fleet.health(gws, { timeoutMs: timeoutMs ?? 10_000 });
+        if (v.json) io.out(JSON.stringify(res, null, 2) + '\n');
+        else {
+          io.out(renderTable(['gateway', 'status', 'problems', 'uptime', 'outbox'], res.map((r) => {
+            if (!r.ok) return [r.gw, r.error!.code, r.error!.message, '-', '-'];
+            const h = r.result as { status?: string; problems?: string[]; uptimeS?: number; outbox?: { depth?: number } };
+            return [r.gw, h.status ?? '?', h.problems?.length ? h.problems.join('; ') : '-', formatUptime(h.uptimeS), String(h.outbox?.depth ?? '-')];
+          }), 80));
+        }
+        return res.every((r) => r.ok && (r.result as { status?: string }).status === 'ok') ? 0 : 1;
+      };
+      break;
+    }
+    case 'deploy': {
+      const kind = positionals[0] as DeployKind;
+      const file = positionals[1];
+      if (!['flows', 'config', 'model'].includes(kind) || !file) throw new Usage('deploy needs flows|config|model and the file');
+      if (positionals.length > 2) throw new Usage(`unexpected argument "${positionals[2]}"`);
+      const version = int(str('version'), '--version', 1);
+      if (version === undefined) throw new Usage('deploy needs --version N (newer than every version deployed before)');
+      const canary = int(str('canary'), '--canary', 0);
+      const maxText = str('max-failure');
+      const maxFailureRate = maxText === undefined ? 0.2 : Number(maxText);
+      if (!(maxFailureRate >= 0 && maxFailureRate <= 1) || maxText === '') throw new Usage(`--max-failure: expected a fraction 0..1, got ${JSON.stringify(maxText)}`);
+      const target = targetOf(str('to') ? str('to')!.split(',').filter(Boolean) : [], v);
+      let content: unknown;
+      if (kind === 'flows') {
+        const text = readText(file, 'flows file');
+        try {
+          content = JSON.parse(text);
+        } catch (err) {
+          throw new Error(`flows file ${file}: ${(err as Error).message}`, { cause: err });
+        }
+      } else if (kind === 'config') content = readText(file, 'config file');
+      else content = readModel(file);
+      run = async (fleet) => {
+        const gws = selectOrFail(fleet, target);
+        io.err(`deploying ${kind} v${version} to ${gws.length} gateway(s)${canary !== undefined ? `, ${canary} canary` : ''}, max failure ${Math.round(maxFailureRate * 100)} %\n`);
+        const t = await fleet.deploy(kind, content, gws, { version, canary, maxFailureRate, timeoutMs: timeoutMs ?? 60_000, name: str('name'), onProgress: (o) => io.err(outcomeLine(o)) });
+        if (v.json) io.out(JSON.stringify(t, null, 2) + '\n');
+        else io.out(`${kind} v${version}: ${t.confirmed} confirmed, ${t.failed} failed, ${t.skipped} skipped${t.stoppedEarly ? `; stopped early: ${t.stoppedEarly}` : ''}\n`);
+        return t.stoppedEarly ? 3 : t.failed === 0 && t.skipped === 0 ? 0 : 1;
+      };
+      break;
+    }
+    case 'rollback': {
+      const kind = positionals[0] as DeployKind;
+      if (kind !== 'flows' && kind !== 'config') throw new Usage('rollback needs flows|config (models: deploy the previous version again)');
+      const target = targetOf(positionals.slice(1), v);
+      const to = int(str('to'), '--to', 0);
+      run = async (fleet) => {
+        const res = await fleet.rollback(kind, selectOrFail(fleet, target), { to, timeoutMs });
+        for (const r of res) {
+          const rep = r.result as { version?: number; previous?: number; outcome?: string; reason?: string } | undefined;
+          io.out(r.ok ? `${r.gw}: ${rep?.outcome ?? 'done'}, ${kind} v${rep?.version ?? '?'} active (was v${rep?.previous ?? '?'})\n` : `${r.gw}: ${r.error!.code}: ${r.error!.message}\n`);
+        }
+        return res.every((r) => r.ok && (r.result as { outcome?: string })?.outcome !== 'failed') ? 0 : 1;
+      };
+      break;
+    }
+    default: {
+      const gw = positionals[0];
+      if (!gw || positionals.length > 1) throw new Usage('logs needs one gateway id');
+      const lines = int(str('lines'), '--lines', 1, 500) ?? 100;
+      run = async (fleet) => {
+        const out = await fleet.logs(gw, lines);
+        io.out(v.json ? JSON.stringify(out, null, 2) + '\n' : out.map((l) => l + '\n').join(''));
+        return 0;
+      };
+    }
+  }
+  const ca = str('ca');
+  const fleet = await connectFleet({
+    url, prefix, key: keyFor(keyFile, signs), versionFile: signs ? `${keyFile}.version` : undefined,
+    username: str('user') ?? process.env.WAYSIDE_FLEET_USER, password: str('pass') ?? process.env.WAYSIDE_FLEET_PASSWORD,
+    ...(ca ? { ca: readText(ca, 'CA') } : {}),
+  });
+  try {
+    await fleet.ready();
+    return await run(fleet);
+  } finally {
+    await fleet.close();
+  }
+}
+
+function selectOrFail(fleet: Fleet, t: Target): string[] {
+  const gws = fleet.select(t);
+  if (!gws.length) throw new Error(t.all ? 'no gateway has state on the broker (wrong --prefix or --broker?)' : `no gateway matches ${t.tags ? formatTags(t.tags) : ''}`);
+  return gws;
 }
 
 if (import.meta.main) {
