@@ -257,11 +257,12 @@ try {
     rss.push(rssMb(b.proc.pid!));
   }
   const cam1 = await camera(b);
+  const loopB = ((await health(b)).loop ?? {}) as { p99Ms?: number; maxMs?: number };
   const bJitter = jitterP99(mb.stamps, bStart, 100);
   const first = mean(rss.slice(0, 20));
   const last = mean(rss.slice(-20));
   await stop(b);
-  console.log(`B. agent with one camera: rss ${round(mean(rss))} MB (first 20 s ${round(first)}, last 20 s ${round(last)}), modbus jitter p99 ${bJitter} ms, latency p50 ${cam1.latencyP50Ms} / p95 ${cam1.latencyP95Ms} ms, ${cam1.processed - (cam0.processed ?? 0)} frames analysed, ${(cam1.pipeline?.stats?.inferences ?? 0) - (cam0.pipeline?.stats?.inferences ?? 0)} inferences`);
+  console.log(`B. agent with one camera: rss ${round(mean(rss))} MB (first 20 s ${round(first)}, last 20 s ${round(last)}), modbus jitter p99 ${bJitter} ms, latency p50 ${cam1.latencyP50Ms} / p95 ${cam1.latencyP95Ms} ms, ${cam1.processed - (cam0.processed ?? 0)} frames analysed, ${(cam1.pipeline?.stats?.inferences ?? 0) - (cam0.pipeline?.stats?.inferences ?? 0)} inferences; event loop delay p99 ${loopB.p99Ms} ms, max ${loopB.maxMs} ms`);
 
   // C. baseline agent (no camera), then a camera without model.
   const base = await startAgentWith('base', undefined, mb.port);
@@ -282,7 +283,7 @@ try {
     pipeline_fps: a.pipeline_fps, raw_fps: a.raw_fps, overhead: round(1 - a.pipeline_fps / a.raw_fps, 3),
     latency_p50_ms: cam1.latencyP50Ms, latency_p95_ms: cam1.latencyP95Ms,
     rss_mb: round(mean(rss)), rss_growth_mb: round(last - first),
-    modbus_jitter_p99_ms: bJitter, baseline_modbus_jitter_p99_ms: baseJitter,
+    modbus_jitter_p99_ms: bJitter, baseline_modbus_jitter_p99_ms: baseJitter, loop_delay_p99_ms: loopB.p99Ms,
     cpu_per_camera_pct: round(camCpu - baseCpu), static_infer_per_s: a.static_infer_per_s,
     seconds: SECONDS,
     targets: { overhead: 0.1, rss_mb: 200, rss_growth_mb: 0, cpu_per_camera_pct: 50, static_infer_per_s: 1 },
