@@ -207,10 +207,21 @@ export function createEngine(opts: EngineOptions): Engine {
       const free: Float32Array[] = []; // input buffers not in use by a run (concurrent callers)
       const runOne = async (frame: RgbFrame, region: Box | undefined, thresholds: Record<string, number> | undefined): Promise<Detection[]> => {
         const t0 = mono();
-        const buf = free.pop() ?? new Float32Array(size);
+        let buf = free.pop() ?? new Float32Array(size);
         try {
           const map = frameToTensor(frame, spec, buf, region);
-          const out = await loaded.session.run({ [inputName]: { type: 'float32', data: buf, dims: [1, 3, spec.height, spec.width] } });
+          const feeds = { [inputName]: { type: 'float32', data: buf, dims: [1, 3, spec.height, spec.width] } };
+          let out: Record<string, TensorLike>;
+          if (loaded.session.runLending) {
+            // The input buffer travels to the worker and back (no 5 MB copy per frame).
+            const r = await loaded.session.runLending(feeds);
+            out = r.outputs;
+            const back = r.inputs[inputName];
+            if (back instanceof Float32Array && back.length === size) buf = back;
+            else buf = new Float32Array(size);
+          } else {
+            out = await loaded.session.run(feeds);
+          }
           const t: TensorLike = out[outputName];
           const dims = [...t.dims];
           if (dims.join() !== loaded.outputDims.join()) resolveLayout(name, dims, classes.length, layout);
@@ -221,7 +232,7 @@ export function createEngine(opts: EngineOptions): Engine {
           countersOf(name).errors++;
           throw new Error(`model "${name}": inference failed: ${firstLine(err)}`, { cause: err });
         } finally {
-          if (free.length < 4) free.push(buf);
+          if (free.length < 4 && buf.length === size) free.push(buf); // a buffer lost in a failed run is detached
         }
       };
 

@@ -32,6 +32,11 @@ export interface SessionLike {
   readonly outputNames: readonly string[];
   readonly inputMetadata: readonly InputInfo[];
   run(feeds: Record<string, TensorLike>): Promise<Record<string, TensorLike>>;
+  /**
+   * Like run, but the feeds' buffers are moved to the worker instead of copied and come back
+   * with the outputs (`inputs`, same names): the caller must not touch them meanwhile.
+   */
+  runLending?(feeds: Record<string, TensorLike>): Promise<{ outputs: Record<string, TensorLike>; inputs: Record<string, TensorData> }>;
   release(): Promise<void>;
 }
 
@@ -69,7 +74,12 @@ parentPort.on('message', async (m) => {
         if (ArrayBuffer.isView(c.data)) transfer.push(c.data.buffer);
         if (typeof out[k].dispose === 'function') out[k].dispose();
       }
-      parentPort.postMessage({ id: m.id, ok: true, out: res }, transfer);
+      let inputs;
+      if (m.lend) {
+        inputs = {};
+        for (const k of Object.keys(m.feeds)) { inputs[k] = m.feeds[k].data; transfer.push(m.feeds[k].data.buffer); }
+      }
+      parentPort.postMessage({ id: m.id, ok: true, out: res, inputs }, transfer);
     } else if (m.op === 'release') {
       if (session) await session.release();
       session = undefined;
@@ -89,6 +99,7 @@ interface Reply {
   ok: boolean;
   error?: string;
   out?: Record<string, TensorLike>;
+  inputs?: Record<string, TensorData>;
   inputNames?: string[];
   outputNames?: string[];
   inputMetadata?: InputInfo[];
@@ -146,6 +157,16 @@ export async function createWorkerSession(model: Uint8Array | string, options: S
       for (const [k, t] of Object.entries(feeds)) plain[k] = { type: t.type, data: t.data, dims: [...t.dims] };
       const r = await call({ op: 'run', feeds: plain });
       return r.out ?? {};
+    },
+    async runLending(feeds) {
+      const plain: Record<string, TensorLike> = {};
+      const transfer: ArrayBuffer[] = [];
+      for (const [k, t] of Object.entries(feeds)) {
+        plain[k] = { type: t.type, data: t.data, dims: [...t.dims] };
+        transfer.push(t.data.buffer as ArrayBuffer);
+      }
+      const r = await call({ op: 'run', feeds: plain, lend: true }, transfer);
+      return { outputs: r.out ?? {}, inputs: r.inputs ?? {} };
     },
     async release() {
       if (released) return;
