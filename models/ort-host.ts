@@ -49,6 +49,12 @@ export interface SessionOptionsLike {
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+// Inference yields to the agent's own thread (Linux nice is per thread): the field drivers'
+// polls and the uplink come first. ONNX Runtime's threads made from here inherit it.
+try {
+  const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
+  if (tid > 0) require('node:os').setPriority(tid, workerData.nice);
+} catch {}
 const ort = require(workerData.ort);
 let session;
 const copy = (t) => {
@@ -91,6 +97,9 @@ parentPort.on('message', async (m) => {
 });
 `;
 
+/** Nice value of the inference threads (lower priority than the agent's own thread). */
+export const INFERENCE_NICE = 10;
+
 let ortPath: string | undefined;
 const resolveOrt = (): string => (ortPath ??= createRequire(import.meta.url).resolve('onnxruntime-node'));
 
@@ -110,7 +119,7 @@ interface Reply {
  * onnxruntime's message when it cannot load it. The worker ends on release().
  */
 export async function createWorkerSession(model: Uint8Array | string, options: SessionOptionsLike = {}): Promise<SessionLike> {
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ort: resolveOrt() } });
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ort: resolveOrt(), nice: INFERENCE_NICE } });
   worker.unref();
   const pending = new Map<number, { resolve(r: Reply): void; reject(e: Error): void }>();
   let next = 0;

@@ -4,6 +4,7 @@
 // so the analysis size may keep the source's aspect without probing the stream first. stderr
 // goes to a bounded tail that names the reason when the process ends. The child is killed with
 // SIGKILL (a stuck RTSP read ignores SIGTERM) and reaped before stop() returns.
+import { setPriority } from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createStderrTail, type StreamFault } from './stderr.ts';
 import type { CameraSource } from './schema.ts';
@@ -98,6 +99,9 @@ export function createPpmCutter(onFrame: (data: Uint8Array, width: number, heigh
   };
 }
 
+/** Nice value of the decoder processes (lower priority than the agent's own thread). */
+export const FFMPEG_NICE = 10;
+
 /** Starts an ffmpeg child and reports its output and, once, its end with the reason. */
 export function ffmpegSession(args: string[], h: SessionHandlers, mode: 'ppm' | 'pcm', bin = 'ffmpeg'): Session {
   const tail = createStderrTail();
@@ -117,6 +121,14 @@ export function ffmpegSession(args: string[], h: SessionHandlers, mode: 'ppm' | 
   };
   try {
     child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Decoding yields to the agent: the field drivers' polls and the uplink come first.
+    if (child.pid) {
+      try {
+        setPriority(child.pid, FFMPEG_NICE);
+      } catch {
+        // not allowed here (a container without CAP_SYS_NICE may refuse): run at normal priority
+      }
+    }
   } catch (err) {
     queueMicrotask(() => end({ reason: 'spawn', message: `cannot start ${bin}: ${(err as Error).message}` }));
     resolveDone();
