@@ -34,7 +34,9 @@ async function rig(model: ModemSimOptions['model'], sim: Omit<ModemSimOptions, '
   const s = createModemSimulator({ path: pair.b, model, ...sim });
   await s.start();
   const rec = recordingCtx();
-  const cfg = modemSchema.parse({ port: pair.a, timeout: '300ms', maxBackoff: '1s', ...fields });
+  // The production command timeout (2 s): a shorter one made a loaded CI machine's slow replies
+  // count as silence. The silence test sets its own.
+  const cfg = modemSchema.parse({ port: pair.a, timeout: '2s', maxBackoff: '1s', ...fields });
   // Polls 4 times a second to keep the test short: below the 1 s the schema allows an operator.
   const driver = (await modemFamily().create({ id: 'wan', driver: 'modem', ...cfg, interval: 250 }, rec.ctx)) as ModemDriver;
   const r: Rig = {
@@ -190,7 +192,7 @@ describe.skipIf(!socatAvailable())('modem driver on a simulated modem', () => {
   });
 
   it('silence: timeouts make it offline (device.fault raise), the next answer brings it back (clear) and sets it up again', async () => {
-    const r = await rig('EC25');
+    const r = await rig('EC25', {}, { timeout: '300ms' });
     await r.driver.start();
     await r.nextPolls();
     r.sim.silent = true;
