@@ -67,7 +67,11 @@ try {
   let seenMsgs = 0;
   let seenBytes = 0;
   const sys: Record<string, number> = {};
+  let drops = 0;
+  for (const c of [platform.client, monitor]) c.on('close', () => drops++);
+  const kinds = new Map<string, number>();
   monitor.on('message', (topic, payload) => {
+    if (process.env.WAYSIDE_FLEET_DEBUG) { const k = topic.split('/').slice(3).join('/') || topic; kinds.set(k, (kinds.get(k) ?? 0) + 1); }
     if (topic.startsWith('$SYS/')) {
       sys[topic] = Number(payload.toString());
       return;
@@ -75,7 +79,7 @@ try {
     seenMsgs++;
     seenBytes += payload.length + Buffer.byteLength(topic);
   });
-  await monitor.subscribeAsync(['#', '$SYS/broker/messages/received', '$SYS/broker/bytes/received', '$SYS/broker/clients/connected'], { qos: 0 });
+  await monitor.subscribeAsync(['#', '$SYS/broker/publish/messages/received', '$SYS/broker/publish/bytes/received', '$SYS/broker/clients/connected'], { qos: 0 });
 
   t0 = performance.now();
   const groups: LightGatewaySpec[][] = [];
@@ -116,15 +120,16 @@ try {
   const sys1 = { ...sys };
   const idleMsgs = seenMsgs - m0;
   const idleBytes = seenBytes - b0;
-  const sysMsgs = (sys1['$SYS/broker/messages/received'] ?? NaN) - (sys0['$SYS/broker/messages/received'] ?? NaN);
-  const sysBytes = (sys1['$SYS/broker/bytes/received'] ?? NaN) - (sys0['$SYS/broker/bytes/received'] ?? NaN);
+  const sysMsgs = (sys1['$SYS/broker/publish/messages/received'] ?? NaN) - (sys0['$SYS/broker/publish/messages/received'] ?? NaN);
+  const sysBytes = (sys1['$SYS/broker/publish/bytes/received'] ?? NaN) - (sys0['$SYS/broker/publish/bytes/received'] ?? NaN);
   const hostCpuPct = hosts.map((h, i) => ((cpuSeconds(h.pid!) - cpu0[i]) / (idleMin * 60)) * 100);
   const hostRss = hosts.map((h) => rssMb(h.pid!));
   const perGwMin = (x: number) => round(x / started / idleMin, 3);
   console.log(
     `at rest over ${round(idleMin * 60, 1)} s: '#' saw ${idleMsgs} messages (${perGwMin(idleMsgs)} /gw/min, ${perGwMin(idleBytes)} B/gw/min payload+topic); ` +
-      `$SYS messages/received +${sysMsgs} (${perGwMin(sysMsgs)} /gw/min), bytes/received +${sysBytes} (${perGwMin(sysBytes)} B/gw/min)`,
+      `$SYS publish/messages/received +${sysMsgs} (${perGwMin(sysMsgs)} /gw/min), publish/bytes/received +${sysBytes} (${perGwMin(sysBytes)} B/gw/min)`,
   );
+  if (process.env.WAYSIDE_FLEET_DEBUG) console.log('idle by kind', JSON.stringify([...kinds]), 'platform/monitor connection drops', drops);
   console.log(`gateway hosts at rest: RSS ${round(hostRss.reduce((a, b) => a + b, 0) / hosts.length, 1)} MB per process (${round(hostRss.reduce((a, b) => a + b, 0) / started, 2)} MB per gateway), CPU ${round(hostCpuPct.reduce((a, b) => a + b, 0), 1)} % of one core for all`);
 
   // 4. Baseline: a plain ping to every gateway.

@@ -31,6 +31,8 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   if printf '%s\n' "${need[@]}" | grep -qx rabbitmq-server; then
     if command -v systemctl >/dev/null 2>&1; then systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true; fi
     if command -v service >/dev/null 2>&1; then service rabbitmq-server stop >/dev/null 2>&1 || true; fi
+    # ...and leaves its epmd (:4369) running without systemd.
+    if command -v epmd >/dev/null 2>&1; then epmd -kill >/dev/null 2>&1 || true; fi
   fi
   echo "wayside: installed ${need[*]}" >&2
 else

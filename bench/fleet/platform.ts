@@ -47,6 +47,8 @@ export interface Platform {
    * once; each accepted deploy then waits for its outcome event (up to timeoutMs from its send).
    */
   deploy(kind: DeployKind, content: unknown, gws: string[], opts: { version: number; name?: string; timeoutMs?: number; concurrency?: number; onProgress?(o: DeployOutcome): void }): Promise<DeployTally>;
+  /** The outcome event of a deploy started some other way (matched by gateway, target and version); undefined on timeout. */
+  outcome(gw: string, target: string, version: number, timeoutMs?: number): Promise<DeployOutcome | undefined>;
   /** Bytes of command responses received (payload only). */
   responseBytes(): number;
   close(): Promise<void>;
@@ -137,12 +139,15 @@ export async function connectPlatform(o: PlatformOptions): Promise<Platform> {
       });
     });
     const text = body === undefined ? '' : JSON.stringify(body);
-    try {
-      await client.publishAsync(`${prefix}/${gw}/cmd/${name}`, text, { qos: 1, ...(v === 5 ? { properties: { responseTopic, correlationData: Buffer.from(correlation) } } : {}) });
-    } catch (err) {
-      waiting.delete(responseTopic);
-      return { gw, ok: false, error: { code: 'publish_failed', message: (err as Error).message }, ms: performance.now() - t0 };
-    }
+    // Not awaited: a broker that drops the connection instead of acknowledging (RabbitMQ on a
+    // denied publish) would hold the PUBACK forever; the answer's timer bounds the call.
+    client.publishAsync(`${prefix}/${gw}/cmd/${name}`, text, { qos: 1, ...(v === 5 ? { properties: { responseTopic, correlationData: Buffer.from(correlation) } } : {}) }).catch((err: Error) => {
+      const w = waiting.get(responseTopic);
+      if (w) {
+        waiting.delete(responseTopic);
+        w({ gw, ok: false, error: { code: 'publish_failed', message: err.message }, ms: 0 });
+      }
+    });
     return answer;
   };
 
@@ -188,9 +193,28 @@ export async function connectPlatform(o: PlatformOptions): Promise<Platform> {
     return { kind, version: d.version, outcomes, confirmed, failed: outcomes.length - confirmed, skipped: 0 };
   };
 
+  const outcome: Platform['outcome'] = async (gw, target, version, timeoutMs = 30_000) => {
+    const t0 = performance.now();
+    const key = `${gw}|${target}|${version}`;
+    const got = early.get(key);
+    if (got) {
+      early.delete(key);
+      return { gw, status: got.status, version, ...(got.reason ? { reason: got.reason } : {}), ms: 0 };
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const ev = await Promise.race([
+      new Promise<DeployEvent>((resolve) => deployWaiters.set(key, resolve)),
+      new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    deployWaiters.delete(key);
+    return ev ? { gw, status: ev.status, version, ...(ev.reason ? { reason: ev.reason } : {}), ms: performance.now() - t0 } : undefined;
+  };
+
   return {
     client,
     clientId,
+    outcome,
     gateways: () => [...seen.values()],
     command,
     commandAll,
