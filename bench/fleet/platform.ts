@@ -29,7 +29,11 @@ export interface PlatformOptions {
 
 export interface CommandResult { gw: string; ok: boolean; result?: unknown; error?: { code: string; message: string }; ms: number }
 export type DeployKind = 'flows' | 'config' | 'model';
-export interface DeployOutcome { gw: string; status: 'confirmed' | 'rolled_back' | 'failed' | 'refused' | 'timeout' | 'skipped'; version: number; reason?: string; ms: number }
+export interface DeployOutcome {
+  gw: string; status: 'confirmed' | 'rolled_back' | 'failed' | 'refused' | 'timeout' | 'skipped'; version: number; reason?: string; ms: number;
+  /** Bench extra (not in the fleet contract): ms from deploy() start to the gateway's `watching` answer. */
+  acceptedMs?: number;
+}
 export interface DeployTally { kind: DeployKind; version: number; outcomes: DeployOutcome[]; confirmed: number; failed: number; skipped: number }
 export interface SeenGateway { id: string; online: boolean; since: number; deployed?: Record<string, unknown> }
 
@@ -159,6 +163,7 @@ export async function connectPlatform(o: PlatformOptions): Promise<Platform> {
     const timeoutMs = d.timeoutMs ?? 60_000;
     const outcomes: DeployOutcome[] = [];
     const done: Promise<void>[] = [];
+    const start = performance.now();
     const record = (oc: DeployOutcome) => {
       outcomes.push(oc);
       d.onProgress?.(oc);
@@ -173,6 +178,7 @@ export async function connectPlatform(o: PlatformOptions): Promise<Platform> {
       else deployWaiters.set(key, settle);
       const payload = kind === 'flows' ? { version: d.version, flows: content } : kind === 'config' ? { version: d.version, yaml: content } : { version: d.version, ...(content as object) };
       const res = await command(gw, COMMAND_NAMES[kind], payload, { signed: true, timeoutMs });
+      const acceptedMs = performance.now() - start;
       if (!res.ok) {
         deployWaiters.delete(key);
         record({ gw, status: res.error?.code === 'timeout' ? 'timeout' : 'refused', version: d.version, reason: res.error ? `${res.error.code}: ${res.error.message}` : 'no answer', ms: performance.now() - t0 });
@@ -184,7 +190,7 @@ export async function connectPlatform(o: PlatformOptions): Promise<Platform> {
           const ev = await Promise.race([outcome, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), Math.max(0, timeoutMs - (performance.now() - t0)))))]);
           clearTimeout(timer);
           deployWaiters.delete(key);
-          record(ev ? { gw, status: ev.status, version: d.version, ...(ev.reason ? { reason: ev.reason } : {}), ms: performance.now() - t0 } : { gw, status: 'timeout', version: d.version, reason: `no deploy outcome event within ${timeoutMs} ms`, ms: performance.now() - t0 });
+          record(ev ? { gw, status: ev.status, version: d.version, ...(ev.reason ? { reason: ev.reason } : {}), ms: performance.now() - t0, acceptedMs } : { gw, status: 'timeout', version: d.version, reason: `no deploy outcome event within ${timeoutMs} ms`, ms: performance.now() - t0, acceptedMs });
         })(),
       );
     });
