@@ -22,7 +22,8 @@
 // calls until provisioning/fleet/fleet.ts is merged):
 //   idle       messages (and bytes) per gateway per minute at rest over WAYSIDE_FLEET_IDLE_S
 //              (default 60) seconds: every message a `#` subscriber sees, and mosquitto's
-//              $SYS/broker/messages/received (and bytes/received: whole packets) deltas;
+//              $SYS/broker/publish/messages/received and publish/bytes/received deltas (PUBLISH
+//              packets only: $SYS/broker/messages/received also counts PINGREQ and PUBACK);
 //   ping_all   a plain `ping` to every gateway (no deploy machine), 50 awaiting an answer at once;
 //   deploy     a signed flows.deploy to every gateway (100 awaiting their `watching` answer at
 //              once), outcomes from the deploy.confirmed events: time until 99 % and 100 % confirmed;
