@@ -5,6 +5,7 @@
 #   ffmpeg     - real video decoding for camera tests
 #   openssl    - test CA and certificates for TLS tests
 #   fonts-wqy-microhei - Chinese glyphs for the OCR tests (text rendered by the test, read back)
+#   rabbitmq-server - a real two-node MQTT broker cluster for the fleet cluster test (its rabbitmq_mqtt plugin)
 # Idempotent and quiet when everything is present. Runs before `npm test`.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 
@@ -24,6 +26,14 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # Debian starts a system mosquitto on :1883 on install; tests run their own brokers on free ports.
   if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+  # Debian starts a system rabbitmq (AMQP :5672, epmd :4369) on install; the cluster test starts
+  # its own nodes as the current user on free ports.
+  if printf '%s\n' "${need[@]}" | grep -qx rabbitmq-server; then
+    if command -v systemctl >/dev/null 2>&1; then systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true; fi
+    if command -v service >/dev/null 2>&1; then service rabbitmq-server stop >/dev/null 2>&1 || true; fi
+    # ...and leaves its epmd (:4369) running without systemd.
+    if command -v epmd >/dev/null 2>&1; then epmd -kill >/dev/null 2>&1 || true; fi
+  fi
   echo "wayside: installed ${need[*]}" >&2
 else
   echo "wayside: the tests need these system packages, which are missing: ${need[*]}" >&2
