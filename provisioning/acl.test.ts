@@ -46,7 +46,7 @@ const waitFor = async (cond: () => boolean, what: string) => {
 describe('mosquitto ACL from wayside-fleet acl', () => {
   it('prints one block per identity', () => {
     const acl = mosquittoAcl({ gateways: ['gw-a'], platformUser: 'platform' });
-    expect(acl).toContain('user gw-a\ntopic write wayside/v1/gw-a/state\ntopic write wayside/v1/gw-a/up/+\ntopic write wayside/v1/gw-a/res/#\ntopic read wayside/v1/gw-a/cmd/+\n');
+    expect(acl).toContain('user gw-a\ntopic write wayside/v1/gw-a/state\ntopic write wayside/v1/gw-a/up/+\ntopic write wayside/v1/gw-a/res/#\ntopic read wayside/v1/gw-a/cmd/#\n');
     expect(() => mosquittoAcl({ gateways: ['Bad/Id'], platformUser: 'platform' })).toThrow(/gateway id/);
     expect(() => mosquittoAcl({ gateways: ['platform'], platformUser: 'platform' })).toThrow(/also the platform/);
   });

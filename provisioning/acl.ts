@@ -2,7 +2,7 @@
 // A gateway's MQTT username is its gateway id (or its client certificate's CN, with mosquitto's
 // `use_identity_as_username true`). It may:
 //   publish   {prefix}/{gw}/state, {prefix}/{gw}/up/+, {prefix}/{gw}/res/#  (command responses)
-//   subscribe {prefix}/{gw}/cmd/+
+//   subscribe {prefix}/{gw}/cmd/# (multi-level: brokers that turn dots into levels)
 // and nothing else: no command topic, nothing of another gateway. The platform user reads
 // everything under {prefix}/ and publishes commands; the shared claim user may only publish
 // claim requests and read claim answers (which are sealed to the asking gateway).
@@ -37,7 +37,7 @@ export function mosquittoAcl(opts: AclOptions): string {
     `# The platform: reads everything, sends commands, answers claims.`,
     `user ${opts.platformUser}`,
     `topic read ${prefix}/#`,
-    `topic write ${prefix}/+/cmd/+`,
+    `topic write ${prefix}/+/cmd/#`,
     `topic write ${prefix}/claim/res/+`,
     '',
   ];
@@ -51,7 +51,7 @@ export function mosquittoAcl(opts: AclOptions): string {
     if (seen.has(gw)) throw new Error(`gateway ${gw} listed twice`);
     if (gw === opts.platformUser || gw === claimUser) throw new Error(`gateway id ${gw} is also the platform or claim user`);
     seen.add(gw);
-    lines.push(`user ${gw}`, `topic write ${prefix}/${gw}/state`, `topic write ${prefix}/${gw}/up/+`, `topic write ${prefix}/${gw}/res/#`, `topic read ${prefix}/${gw}/cmd/+`, '');
+    lines.push(`user ${gw}`, `topic write ${prefix}/${gw}/state`, `topic write ${prefix}/${gw}/up/+`, `topic write ${prefix}/${gw}/res/#`, `topic read ${prefix}/${gw}/cmd/#`, '');
   }
   return lines.join('\n');
 }

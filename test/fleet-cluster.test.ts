@@ -9,11 +9,10 @@
 //   - retained messages are per node (and only delivered to subscriptions without wildcards):
 //     a platform on node B never gets the retained state of gateways on node A, so it learns
 //     gateways from live births and ping/health answers;
-//   - a `.` in a topic level is RabbitMQ's routing-key separator: `cmd/flows.deploy` becomes
-//     `cmd/flows/deploy` and never matches the gateway's `cmd/+`, so every dotted command
-//     (flows.deploy, config.apply, versions.get, agent.restart...) cannot be sent through it.
-//     The deploy test therefore hands the signed envelope to the gateway's handler in process
-//     (a stand-in for that one hop, said where it happens).
+//   - a `.` in a topic level is RabbitMQ's routing-key separator: `cmd/flows.deploy` is
+//     delivered as `cmd/flows/deploy`. The gateway subscribes to `cmd/#` and reads both forms
+//     as the same command (runtime/uplink/protocol.ts commandName), so dotted commands carry
+//     over; the test shows the split topic and the answer.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +21,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewayIds, provisionGateway, startLightGateway, type LightGateway } from '../bench/fleet/gateways.ts';
 import { connectPlatform, type Platform } from '../bench/fleet/platform.ts';
 import { generatePlatformKey, type PlatformKey } from '../provisioning/fleet/keys.ts';
-import { signCommand } from '../provisioning/fleet/sign.ts';
 import { until } from './helpers/wait.ts';
 import { rabbitmqAvailable, startRabbitCluster, type RabbitCluster } from './support/rabbitmq.ts';
 
@@ -97,7 +95,7 @@ describe.skipIf(!rabbitmqAvailable())('fleet on a two-node RabbitMQ cluster', ()
     expect(await retainedOn(b.mqttUrl, 'late-b')).toEqual([]);
   });
 
-  it('a dotted command name does not carry over: RabbitMQ 3.10 splits `flows.deploy` into two topic levels, so it never reaches `cmd/+`', async () => {
+  it('a dotted command name carries over: RabbitMQ 3.10 delivers `flows.deploy` as `cmd/flows/deploy`, the gateway reads it as the same command', async () => {
     const [a] = cluster.nodes;
     // A platform-side listener on node A sees how the broker delivers the command topic.
     const spy = await mqtt.connectAsync(a.mqttUrl, { protocolVersion: 4, clientId: 'spy-a', username: PLATFORM.name, password: PLATFORM.password, reconnectPeriod: 0 });
@@ -105,33 +103,31 @@ describe.skipIf(!rabbitmqAvailable())('fleet on a two-node RabbitMQ cluster', ()
     const topics: string[] = [];
     spy.on('message', (topic) => topics.push(topic));
     await spy.subscribeAsync(`${PREFIX}/${GATEWAYS[0]}/cmd/#`, { qos: 1 });
-    const res = await platform.command(GATEWAYS[0], 'flows.deploy', { version: 1, flows: [] }, { timeoutMs: 4000 });
-    expect(res.error?.code).toBe('timeout');
+    const res = await platform.command(GATEWAYS[0], 'versions.get', undefined, { timeoutMs: 10_000 });
+    expect(res.ok, JSON.stringify(res.error)).toBe(true);
+    expect(res.result).toMatchObject({ gateway: GATEWAYS[0], enrolled: true });
     await until(() => topics.length > 0, 5000, 'the command on the spy');
-    expect(topics).toEqual([`${PREFIX}/${GATEWAYS[0]}/cmd/flows/deploy`]);
-    // A dot-free command name on the same path is answered (ping and health above).
+    expect(topics).toEqual([`${PREFIX}/${GATEWAYS[0]}/cmd/versions/get`]);
   });
 
   it('a signed flow deploy on the gateways on node A is confirmed to the platform on node B, and health is pulled from all', async () => {
     const flows = JSON.parse(readFileSync(new URL('../flows/examples/lamp-dimming.json', import.meta.url), 'utf8')) as unknown[];
-    // The signed envelope goes to each gateway's flows.deploy handler in process, as the uplink
-    // would hand it over: the transport of a dotted command name is what RabbitMQ 3.10 cannot
-    // carry (previous test). Signature check, deploy machine and the deploy.confirmed event
-    // travelling node A -> node B are the real ones.
+    // Signed by the platform on node B, carried through the cluster to the gateways on node A
+    // (`cmd/flows/deploy`), checked, deployed; the deploy.confirmed events travel back.
     const outcomes = await Promise.all(
       gateways.map(async (g) => {
         const waiting = platform.outcome(g.gw, 'flows', 2, 30_000);
-        const handler = g.agent.service('deploy')!.commands!()['flows.deploy'];
-        const answer = await handler(signCommand(key.privateKey, { cmd: 'flows.deploy', gw: g.gw, payload: { version: 2, flows } }), { name: 'flows.deploy' });
-        expect(answer).toMatchObject({ target: 'flows', version: 2, status: 'watching' });
+        const answer = await platform.command(g.gw, 'flows.deploy', { version: 2, flows }, { signed: true, timeoutMs: 15_000 });
+        expect(answer.ok, JSON.stringify(answer.error)).toBe(true);
+        expect(answer.result).toMatchObject({ target: 'flows', version: 2, status: 'watching' });
         return waiting;
       }),
     );
     expect(outcomes.map((o) => [o?.gw, o?.status])).toEqual(GATEWAYS.map((gw) => [gw, 'confirmed']));
     for (const g of gateways) expect(g.flows.deploys()).toBe(1);
     // Unsigned, the same payload is refused by the gateway (the signature is checked end to end).
-    const handler = gateways[0].agent.service('deploy')!.commands!()['flows.deploy'];
-    await expect(handler({ version: 3, flows }, { name: 'flows.deploy' })).rejects.toMatchObject({ code: 'unsigned' });
+    const unsigned = await platform.command(GATEWAYS[0], 'flows.deploy', { version: 3, flows }, { signed: false, timeoutMs: 15_000 });
+    expect(unsigned.error?.code).toBe('unsigned');
 
     const healths = await platform.health(GATEWAYS, { timeoutMs: 15_000 });
     for (const h of healths) {

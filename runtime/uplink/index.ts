@@ -13,7 +13,7 @@ import type { AgentEventInput } from '../events.ts';
 import { createLogLimiter } from '../log-limit.ts';
 import { createSender } from './sender.ts';
 import { createCommands, DEFAULT_COMMAND_LIMITS, type CommandHandler, type CommandLimits, type CommandStats } from './commands.ts';
-import { topicsFor, type BirthPayload, type OfflinePayload } from './protocol.ts';
+import { commandName, topicsFor, type BirthPayload, type OfflinePayload } from './protocol.ts';
 import { createDuplicateEpisode, createTakeoverWatch, type DuplicateState } from './takeover.ts';
 import { createControlLane } from './control.ts';
 
@@ -192,7 +192,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       if (myGen !== gen || !topic.startsWith(topics.cmdPrefix)) return;
       const p = packet.properties;
       void commands.dispatch(
-        { name: topic.slice(topics.cmdPrefix.length), payload, responseTopic: p?.responseTopic, correlationData: p?.correlationData },
+        { name: commandName(topic.slice(topics.cmdPrefix.length)), payload, responseTopic: p?.responseTopic, correlationData: p?.correlationData },
         (rt, body, correlationData) => myGen === gen && control.publish(rt, body, { qos: 1, properties: correlationData ? { correlationData } : undefined }, { response: true }),
         linkMaxPayload,
       ).catch((err) => log.error({ err }, 'command dispatch failed'));

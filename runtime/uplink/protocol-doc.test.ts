@@ -43,3 +43,13 @@ describe('protocol as code', () => {
     for (const code of COMMAND_ERROR_CODES) expect(text, `code ${code}`).toContain(`\`${code}\``);
   });
 });
+
+describe('command topics', () => {
+  it('a command name reads the same with dots or with topic levels (brokers that split on dots)', async () => {
+    const { commandName, topicsFor } = await import('./protocol.ts');
+    expect(topicsFor('wayside/v1', 'gw-1').cmdFilter).toBe('wayside/v1/gw-1/cmd/#');
+    expect(commandName('flows.deploy')).toBe('flows.deploy');
+    expect(commandName('flows/deploy')).toBe('flows.deploy');
+    expect(commandName('health')).toBe('health');
+  });
+});

@@ -9,10 +9,19 @@ export interface Topics {
   state: string;
   /** Data uplink for one record kind. */
   up(kind: RecordKind): string;
-  /** Subscription filter for commands: `{prefix}/{gw}/cmd/+`. */
+  /**
+   * Subscription filter for commands: `{prefix}/{gw}/cmd/#`. Multi-level because some brokers
+   * (RabbitMQ's MQTT plugin) turn the dot of `cmd/flows.deploy` into a level separator: the
+   * gateway reads `cmd/flows/deploy` as the same command (commandName).
+   */
   cmdFilter: string;
   /** Prefix of command topics, with the trailing slash. */
   cmdPrefix: string;
+}
+
+/** The command a topic after `cmdPrefix` names: `flows.deploy` and `flows/deploy` are one. */
+export function commandName(rest: string): string {
+  return rest.split('/').join('.');
 }
 
 export function topicsFor(prefix: string, gateway: string): Topics {
@@ -23,7 +32,7 @@ export function topicsFor(prefix: string, gateway: string): Topics {
   return {
     state: `${base}/state`,
     up: (kind) => `${base}/up/${kind}`,
-    cmdFilter: `${base}/cmd/+`,
+    cmdFilter: `${base}/cmd/#`,
     cmdPrefix: `${base}/cmd/`,
   };
 }
