@@ -18,8 +18,8 @@
 // which measures that disk, not the fleet. Run it once on disk too (bench:fleet with
 // WAYSIDE_FLEET_DIR=/tmp) to see what the shared disk adds.
 //
-// Measured from the platform side in this process (bench/fleet/platform.ts, the fleet contract's
-// calls until provisioning/fleet/fleet.ts is merged):
+// Measured from the platform side in this process (bench/fleet/platform.ts: the protocol's
+// calls, sending to all at once; and the wayside-fleet library for the staged deploy):
 //   idle       messages (and bytes) per gateway per minute at rest over WAYSIDE_FLEET_IDLE_S
 //              (default 60) seconds: every message a `#` subscriber sees, and mosquitto's
 //              $SYS/broker/publish/messages/received and publish/bytes/received deltas (PUBLISH
@@ -27,12 +27,15 @@
 //   ping_all   a plain `ping` to every gateway (no deploy machine), 50 awaiting an answer at once;
 //   deploy     a signed flows.deploy to every gateway (100 awaiting their `watching` answer at
 //              once), outcomes from the deploy.confirmed events: time until 99 % and 100 % confirmed;
+//   fleet      the same deploy (v2) through provisioning/fleet/fleet.ts connectFleet().deploy as
+//              an operator runs it: staged (10 %, then the rest), each stage all at once;
 //   health_all `health` to every gateway, 50 awaiting an answer at once.
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
+import { connectFleet } from '../provisioning/fleet/fleet.ts';
 import { generatePlatformKey } from '../provisioning/fleet/keys.ts';
 import { startMosquitto } from '../test/helpers/mosquitto.ts';
 import { gatewayIds, provisionGateway, type LightGatewaySpec } from './fleet/gateways.ts';
@@ -203,6 +206,23 @@ try {
     }
   }
 
+  // 5b. The same deploy (v2) through the wayside-fleet library as an operator runs it, staged:
+  // no canary, then 10 % of the gateways, then the rest, each stage all at once, stopping if a
+  // stage fails above 20 %.
+  const fleet = await connectFleet({ url: broker.url, prefix: PREFIX, key, clientId: 'fleet-bench' });
+  await fleet.ready();
+  const fleetConfirmed: number[] = [];
+  t0 = performance.now();
+  const fleetTally = await fleet.deploy('flows', flows, live, {
+    version: 2, canary: 0, concurrency: live.length, maxFailureRate: 0.2, timeoutMs: 120_000,
+    onProgress: (o) => { if (o.status === 'confirmed') fleetConfirmed.push(performance.now() - t0); },
+  });
+  const fleetAll = performance.now() - t0;
+  fleetConfirmed.sort((a, b) => a - b);
+  const fleetP99 = fleetConfirmed.length > p99Index ? fleetConfirmed[p99Index] : NaN;
+  console.log(`wayside-fleet deploy flows v2 (staged 10 % then the rest): ${fleetTally.confirmed}/${live.length} confirmed; 99 % by ${s(fleetP99)} s, all by ${s(fleetAll)} s${fleetTally.stoppedEarly ? `; stopped early: ${fleetTally.stoppedEarly}` : ''}`);
+  await fleet.close();
+
   // 6. Health from every gateway.
   const rb0 = platform.responseBytes();
   c0 = hostCpu();
@@ -211,8 +231,8 @@ try {
   const healthAll = performance.now() - t0;
   const healthOk = healths.filter((h) => h.ok).length;
   const healthCpu = cpuMsPerGw(c0);
-  const flowsVersion = healths.filter((h) => (h.result as { deploy?: { flows?: { active?: number } } } | undefined)?.deploy?.flows?.active === 1).length;
-  console.log(`health: ${healthOk}/${live.length} answered in ${s(healthAll)} s, ${round((platform.responseBytes() - rb0) / Math.max(1, healthOk))} B per document; ${flowsVersion} report flows v1 active; gateway CPU ${healthCpu} ms per gateway`);
+  const flowsVersion = healths.filter((h) => (h.result as { deploy?: { flows?: { active?: number } } } | undefined)?.deploy?.flows?.active === 2).length;
+  console.log(`health: ${healthOk}/${live.length} answered in ${s(healthAll)} s, ${round((platform.responseBytes() - rb0) / Math.max(1, healthOk))} B per document; ${flowsVersion} report flows v2 active; gateway CPU ${healthCpu} ms per gateway`);
 
   await platform.close();
   await monitor.endAsync(true);
@@ -232,6 +252,9 @@ try {
     health_all_s: s(healthAll),
     idle_msgs_per_gw_min: perGwMin(idleMsgs),
     ping_all_s: s(pingAll),
+    fleet_confirmed: fleetTally.confirmed,
+    fleet_deploy_p99_s: s(fleetP99),
+    fleet_deploy_all_s: s(fleetAll),
     deploy_to_ping: round(deployAllConfirmed / pingAll, 2),
     sys_msgs_per_gw_min: perGwMin(sysMsgs),
     idle_bytes_per_gw_min: perGwMin(idleBytes),
