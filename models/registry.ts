@@ -4,11 +4,11 @@
 // load and fit its task, written atomically: temp + fsync + rename) and removes models.
 // A broken manifest is a problem naming the file and field, never a crash; its model is absent.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ensureDir, writeJsonAtomic } from '../runtime/state.ts';
+import { ensureDir, writeFileAtomic as writeStateFile, writeJsonAtomic } from '../runtime/state.ts';
 import type { ModelInfo, ModelManifest, ModelTask, YoloLayout } from './types.ts';
 
 export const MANIFEST = 'manifest.json';
@@ -140,23 +140,9 @@ function sha256(b: Uint8Array): string {
 }
 
 /** Atomic, durable file write: temp + fsync + rename + fsync of the directory. */
+/** Atomic, durable write of a model file or manifest (readable by the agent's user and group). */
 export function writeFileAtomic(file: string, data: Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  const dfd = openSync(path.dirname(file), 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
+  writeStateFile(file, data, 0o644);
 }
 
 function scanDir(dir: string): { models: Map<string, ModelInfo>; problems: string[] } {

@@ -4,10 +4,9 @@
 // lowdb's own adapters do not fsync, so a power cut right after a write could bring back an old
 // identity or forget a nonce that was accepted. Also the atomic writer for the PEM and password
 // files enrollment leaves there.
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { LowSync, type SyncAdapter } from 'lowdb';
-import { ensureDir, type StateDir } from '../runtime/state.ts';
+import { ensureDir, writeFileAtomic as writeStateFile, type StateDir } from '../runtime/state.ts';
 
 /** A lowdb adapter over one StateDir document: reads parse (naming the file on bad JSON), writes are atomic and durable. */
 export function stateAdapter<T>(dir: StateDir, name: string): SyncAdapter<T> {
@@ -25,24 +24,10 @@ export function openDoc<T>(dir: StateDir, name: string, defaults: T): LowSync<T>
   return db;
 }
 
-/** Atomic, durable replace of `file` with `text` (same steps as runtime/state.ts writeJsonAtomic). */
+/** Atomic, durable replace of `file` with `text`, its directory made first (runtime/state.ts). */
 export function writeFileAtomic(file: string, text: string | Buffer, mode = 0o600): void {
   ensureDir(dirname(file));
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    writeSync(fd, typeof text === 'string' ? Buffer.from(text, 'utf8') : text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  const dfd = openSync(dirname(file), 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
+  writeStateFile(file, text, mode);
 }
 
 // ---- the documents

@@ -4,6 +4,7 @@
 // and a rename that returned is not undone. Files are 0600, directories 0700.
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
 
 export interface StateDir {
   /** Absolute path of the directory (created 0700 on first use). */
@@ -50,11 +51,21 @@ export function stateDir(path: string): StateDir {
 
 /** Atomic, durable replace of `file` with `value` serialized as JSON (mode 0600). */
 export function writeJsonAtomic(file: string, value: unknown): void {
-  const text = JSON.stringify(value, null, 2) + '\n';
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o600);
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+}
+
+/**
+ * Atomic, durable replace of `file` with `data`: a temp file beside it (unique, so concurrent
+ * writers do not share one), written whole and fsync'd, renamed over the old one, then the
+ * directory fsync'd. After a power cut the file holds the old bytes or the new, never a mix.
+ */
+export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): void {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const fd = openSync(tmp, 'w', mode);
   try {
-    writeSync(fd, text);
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
