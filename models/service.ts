@@ -7,7 +7,7 @@ import type { SessionLike } from './ort-host.ts';
 import { configSection } from '../runtime/config/index.ts';
 import type { Service, ServiceCtx, ServiceHealth, ServiceMetric } from '../runtime/service.ts';
 import type { Log } from '../runtime/types.ts';
-import { createEngine, type Engine } from './engine.ts';
+import { createEngine, type Engine, type ModelStats } from './engine.ts';
 import { createRegistry, type InstallFields, type ModelRegistry } from './registry.ts';
 import { modelsConfig } from './schema.ts';
 import type {
@@ -28,17 +28,7 @@ type OcrModule = {
 
 /** The health section. */
 export interface ModelsHealth {
-  models: {
-    name: string;
-    task: ModelTask;
-    origin: 'builtin' | 'installed';
-    loaded: boolean;
-    runs: number;
-    errors: number;
-    latencyP50Ms?: number;
-    latencyP95Ms?: number;
-    fps: number;
-  }[];
+  models: ({ name: string; task: ModelTask; origin: 'builtin' | 'installed' } & Pick<ModelStats, 'loaded' | 'runs' | 'errors' | 'latencyP50Ms' | 'latencyP95Ms' | 'fps'>)[];
   threads: number;
   dir: string;
 }
