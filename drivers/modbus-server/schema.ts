@@ -75,20 +75,8 @@ const registerSchema = section({
   for (const issue of registerIssues(r)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message, input: undefined });
 });
 
-interface RegisterInput {
-  point: string;
-  table: ServerTable;
-  address: number;
-  type: PointType;
-  order: Order;
-  length?: number;
-  scale: number;
-  offset: number;
-  quality?: { address: number };
-  age?: { address: number; unit: (typeof AGE_UNITS)[number] };
-  staleAfter?: number;
-  writable: boolean;
-}
+/** A mapping as parsed, before its point is split into device and name. */
+type RegisterInput = Omit<RegisterMapping, 'device' | 'name'>;
 
 const hostField = z
   .string({ error: expected('an IP address of this gateway, like "127.0.0.1" or "10.0.0.5"') })
