@@ -49,6 +49,9 @@ export interface ProvisioningHealth {
 /** Most lines `logs.tail` answers (the ring holds 500). */
 export const LOGS_TAIL_MAX = 500;
 
+/** The commands this service serves only for a signed envelope. */
+export const SIGNED_SERVICE_COMMANDS = ['agent.restart', 'logs.tail'] as const;
+
 export interface ProvisioningService extends Service {
   /** Wraps a handler so it runs only for an accepted envelope (see verify.ts); usable before start. */
   verifyThen<P = unknown>(handler: SignedHandler<P>): ServiceCommand;

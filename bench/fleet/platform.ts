@@ -13,7 +13,7 @@
 // on a broker without cluster-wide retained messages learns them from `ping`/`health` answers.
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { MUTATING } from '../../provisioning/deploy/commands.ts';
+import { SIGNED_COMMANDS } from '../../provisioning/fleet/fleet.ts';
 import type { PlatformKey } from '../../provisioning/fleet/keys.ts';
 import { signCommand } from '../../provisioning/fleet/sign.ts';
 
@@ -62,7 +62,6 @@ type Waiter = (r: CommandResult) => void;
 type DeployEvent = { status: DeployOutcome['status']; reason?: string };
 
 const COMMAND_NAMES: Record<DeployKind, string> = { flows: 'flows.deploy', config: 'config.apply', model: 'model.install' };
-const MUTATING_SET = new Set<string>([...MUTATING, 'agent.restart']);
 
 export async function connectPlatform(o: PlatformOptions): Promise<Platform> {
   const prefix = (o.prefix ?? 'wayside/v1').replace(/\/+$/, '');
@@ -126,7 +125,7 @@ export async function connectPlatform(o: PlatformOptions): Promise<Platform> {
     const n = ++seq;
     const responseTopic = `${prefix}/${gw}/res/${clientId}/${n}`;
     const correlation = `${clientId}-${n}`;
-    const signed = co.signed ?? MUTATING_SET.has(name);
+    const signed = co.signed ?? SIGNED_COMMANDS.has(name);
     let body: unknown = signed ? signCommand(o.key.privateKey, { cmd: name, gw, payload, version: co.version }) : payload;
     if (v === 4) {
       if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) throw new Error(`${name}: MQTT 3.1.1 requests must be JSON objects (the body carries responseTopic)`);

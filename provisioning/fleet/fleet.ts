@@ -14,6 +14,8 @@
 // waits for the gateway's `deploy.confirmed` / `deploy.rolled_back` / `deploy.failed` with the
 // deploy's target and version; a refusal of the command itself (bad_signature, stale_version,
 // invalid_config, ...) is the outcome `refused`.
+import { MUTATING } from '../deploy/commands.ts';
+import { SIGNED_SERVICE_COMMANDS } from '../service.ts';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -82,9 +84,7 @@ export interface Fleet {
 }
 
 /** Commands signed unless told otherwise (main.ts signedDeploys, the provisioning service). */
-export const SIGNED_COMMANDS: ReadonlySet<string> = new Set([
-  'flows.deploy', 'flows.rollback', 'config.apply', 'config.rollback', 'model.install', 'model.remove', 'agent.restart', 'logs.tail',
-]);
+export const SIGNED_COMMANDS: ReadonlySet<string> = new Set<string>([...MUTATING, ...SIGNED_SERVICE_COMMANDS]);
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
 const DEFAULT_DEPLOY_TIMEOUT_MS = 120_000;
