@@ -12,7 +12,7 @@ import { createLiveness, type Liveness } from '../runtime/liveness.ts';
 import { createQuality, type Quality } from '../runtime/quality.ts';
 import { deviceChanges } from '../runtime/reconfigure.ts';
 import type { Service, ServiceCtx } from '../runtime/service.ts';
-import type { Bus, DeviceHealth, Driver, Log } from '../runtime/types.ts';
+import type { Bus, DeviceHealth, DeviceSnapshot, Driver, Log } from '../runtime/types.ts';
 
 type DeviceConfig = WaysideConfig['devices'][number];
 
@@ -37,6 +37,13 @@ export interface DevicesService extends Service {
   write(device: string, point: string, value: unknown): Promise<void | Record<string, unknown>>;
   /** The configured (enabled) devices and their points. */
   list(): DeviceInfo[];
+  /**
+   * Reads a device's points now (Driver.readNow). Rejects with a WriteError-like typed error:
+   * `unknown_device`, `not_supported` (the driver cannot be asked), `read_failed` (the device's reason).
+   */
+  readNow(device: string): Promise<void>;
+  /** A camera's last frame and detections (Driver.snapshot); undefined when none or not a camera. */
+  snapshot(device: string): Promise<DeviceSnapshot | undefined>;
 }
 
 /** How long each device may take to stop before the agent goes on without it. */
@@ -136,6 +143,14 @@ export function createDevicesService(registry: DriverRegistry): DevicesService {
     name: 'devices',
     write,
     list,
+    // Contract for the status page and doctor; implemented with the technician tools.
+    readNow: async (device) => {
+      const e = entries.get(device);
+      if (!e) throw new WriteError('unknown_device', `no device "${device}"`);
+      if (!e.instance?.readNow) throw new WriteError('not_supported', `device "${device}" cannot be read on demand`);
+      await e.instance.readNow();
+    },
+    snapshot: async (device) => entries.get(device)?.instance?.snapshot?.(),
 
     async start(ctx: ServiceCtx) {
       log = ctx.log;

@@ -1,7 +1,7 @@
 // Errors the framework's callers branch on. A `code` in lowercase snake_case reaches the
 // platform as the command's error code (docs/protocol.md).
 
-export type WriteErrorCode = 'unknown_device' | 'device_unavailable' | 'not_writable' | 'write_failed' | 'bad_request';
+export type WriteErrorCode = 'unknown_device' | 'device_unavailable' | 'not_writable' | 'write_failed' | 'bad_request' | 'not_supported' | 'read_failed';
 
 /** A refused device write (commands, flows). */
 export class WriteError extends Error {

@@ -210,4 +210,22 @@ export interface Driver {
    * `write` command returns to the platform as `result`.
    */
   write?(point: string, value: unknown): Promise<void | Record<string, unknown>>;
+  /**
+   * Reads every point once, now, outside the poll schedule (the status page's "read now"). The
+   * readings go on the bus as usual; resolves when the read is done, rejects with the reason the
+   * device did not answer. Absent for drivers that cannot be asked (a sensor that pushes).
+   */
+  readNow?(): Promise<void>;
+  /** A camera's last decoded frame with what the models found on it; undefined before the first. */
+  snapshot?(): Promise<DeviceSnapshot | undefined>;
+}
+
+/** A camera's last frame as the status page shows it (the detections in frame pixels). */
+export interface DeviceSnapshot {
+  jpeg: Buffer;
+  width: number;
+  height: number;
+  /** When the frame was decoded (agent clock, ms). */
+  ts: number;
+  detections: { label: string; score: number; box: [x: number, y: number, w: number, h: number] }[];
 }
