@@ -3,7 +3,7 @@
 // points, loaded by the common profile loader (drivers/common/profiles.ts).
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { int, section, text } from '../../runtime/config/fields.ts';
+import { int, num, section, text } from '../../runtime/config/fields.ts';
 import { formatPath } from '../../runtime/config/loader.ts';
 import * as common from '../common/profiles.ts';
 import { pointList, type ModbusPoint } from './point-schema.ts';
@@ -19,6 +19,20 @@ export const profileFileSchema = section({
   maxRegistersPerRequest: int(1, 125).optional().describe('registers this model serves per request at most'),
   maxGap: int(0, 125).optional(),
   points: pointList().min(1),
+  probe: z.array(section({
+    point: text('a point name of this profile').describe('a point of this profile'),
+    min: num().describe('lowest plausible value (engineering units)'),
+    max: num().describe('highest plausible value (engineering units)'),
+  }), { error: 'expected a list of { point, min, max }' }).min(1).optional()
+    .describe('points `wayside scan modbus` reads to recognise this model: each must answer within [min, max]'),
+}).superRefine((p, ctx) => {
+  // A probe names a point of the same file, so the scanner reads it with the point's own codec.
+  p.probe?.forEach((pr, i) => {
+    const pt = p.points.find((x) => x.name === pr.point);
+    if (!pt) ctx.addIssue({ code: 'custom', path: ['probe', i, 'point'], input: pr.point, message: `no point "${pr.point}" in this profile (points: ${p.points.map((x) => x.name).join(', ')})` });
+    else if (pt.type === 'string') ctx.addIssue({ code: 'custom', path: ['probe', i, 'point'], input: pr.point, message: `point "${pr.point}" is a string: a probe needs a number or bool point` });
+    if (pr.min > pr.max) ctx.addIssue({ code: 'custom', path: ['probe', i, 'max'], input: pr.max, message: `expected a number >= min (${pr.min}), got ${pr.max}` });
+  });
 });
 
 export type ModbusProfile = z.output<typeof profileFileSchema> & common.ProfileOrigin & { points: ModbusPoint[] };
