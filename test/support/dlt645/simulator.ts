@@ -1,7 +1,8 @@
 // A DL/T 645-2007 meter simulator for tests: opens the device side of a pty pair and hosts one
 // or more meters on it. A meter answers reads of its own address with its values (error reply
-// "no data requested" for a DI it does not have), answers the broadcast read-address, and can
-// be told to go silent. Several meters answering one broadcast collide, as on a real bus.
+// "no data requested" for a DI it does not have), answers the broadcast read-address and
+// wildcard addresses (AA bytes match any digits), and can be told to go silent. Several meters
+// answering one broadcast (or one wildcard) collide, as on a real bus.
 // A `mangle` hook lets a test corrupt, cut, delay or drop what goes back on the line.
 import { SerialPort } from 'serialport';
 import {
@@ -23,7 +24,7 @@ export interface SimMeterSpec {
 
 export interface SimMeter extends Required<Omit<SimMeterSpec, 'silent'>> {
   silent: boolean;
-  /** Requests addressed to this meter (broadcasts not included). */
+  /** Requests addressed to this meter, by its address or a wildcard (broadcasts not included). */
   requests: number;
 }
 
@@ -43,6 +44,15 @@ export interface MeterSimulator {
   setMangle(fn: Mangle | undefined): void;
   /** Write raw bytes on the line (noise). */
   inject(bytes: Buffer): Promise<void>;
+}
+
+/** True when `pattern` (12 characters, AA = any two digits) names `address`. */
+export function addressMatches(pattern: string, address: string): boolean {
+  for (let i = 0; i < 12; i += 2) {
+    const p = pattern.slice(i, i + 2).toUpperCase();
+    if (p !== 'AA' && p !== address.slice(i, i + 2)) return false;
+  }
+  return true;
 }
 
 export function createMeterSimulator(opts: { path: string; meters: SimMeterSpec[]; preamble?: number; latencyMs?: number }): MeterSimulator {
@@ -89,10 +99,11 @@ export function createMeterSimulator(opts: { path: string; meters: SimMeterSpec[
     if (req.address === BROADCAST_ADDRESS) {
       answers = [...meters.values()].filter((m) => !m.silent).map((m) => reply(m, req));
     } else {
-      const m = meters.get(req.address);
-      if (!m) return;
-      m.requests++;
-      answers = m.silent ? [] : [reply(m, req)];
+      // Wildcard addressing (DL/T 645-2007): an AA byte matches any digits at that place.
+      const hit = [...meters.values()].filter((m) => addressMatches(req.address, m.address));
+      if (!hit.length) return;
+      for (const m of hit) m.requests++;
+      answers = hit.filter((m) => !m.silent).map((m) => reply(m, req));
     }
     if (!answers.length) return;
     // Meters talking at once: the line carries a mix of both (OR of the bytes), not two frames.
