@@ -56,6 +56,14 @@ link('sys/devices/platform/serial8250/driver', 'sys/bus/platform/drivers/serial8
 link('sys/devices/platform/serial8250/subsystem', 'sys/bus/platform');
 tty('ttyS0', 'sys/devices/platform/serial8250', '4');
 tty('ttyS1', 'sys/devices/platform/serial8250', '0');
+// A 6.5+ kernel's PC UART: the tty hangs off a serial-base port under a controller under the
+// pnp device, whose driver is "serial".
+link('sys/devices/pnp0/00:01/driver', 'sys/bus/pnp/drivers/serial');
+link('sys/devices/pnp0/00:01/subsystem', 'sys/bus/pnp');
+link('sys/devices/pnp0/00:01/00:01:0/subsystem', 'sys/bus/serial-base');
+link('sys/devices/pnp0/00:01/00:01:0/00:01:0.0/subsystem', 'sys/bus/serial-base');
+link('sys/devices/pnp0/00:01/00:01:0/00:01:0.0/driver', 'sys/bus/serial-base/drivers/port');
+tty('ttyS4', 'sys/devices/pnp0/00:01/00:01:0/00:01:0.0', '4');
 tty('tty0', undefined);
 link('dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0', 'dev/ttyUSB0');
 
@@ -64,8 +72,9 @@ describe('serial ports from sysfs', () => {
 
   it('reads USB ids, names, serial number and driver of each adapter', () => {
     const ports = listSerialPorts(opts);
-    expect(ports.map((p) => p.name)).toEqual(['ttyACM0', 'ttyS0', 'ttyUSB0']);
-    const [acm, s0, ftdi] = ports;
+    expect(ports.map((p) => p.name)).toEqual(['ttyACM0', 'ttyS0', 'ttyS4', 'ttyUSB0']);
+    const [acm, s0, s4, ftdi] = ports;
+    expect(s4).toMatchObject({ bus: 'pnp', driver: 'serial' });
     expect(ftdi).toEqual({
       name: 'ttyUSB0', path: path.join(root, 'dev/ttyUSB0'), bus: 'usb', driver: 'ftdi_sio',
       usb: { vendorId: '0403', productId: '6001', manufacturer: 'FTDI', product: 'FT232R USB UART', serial: 'A50285BI', interface: '00' },
@@ -79,7 +88,7 @@ describe('serial ports from sysfs', () => {
   });
 
   it('lists empty 8250 slots and virtual ttys only when asked', () => {
-    expect(listSerialPorts({ ...opts, all: true }).map((p) => `${p.name}:${p.bus}`)).toEqual(['tty0:virtual', 'ttyACM0:usb', 'ttyS0:platform', 'ttyS1:platform', 'ttyUSB0:usb']);
+    expect(listSerialPorts({ ...opts, all: true }).map((p) => `${p.name}:${p.bus}`)).toEqual(['tty0:virtual', 'ttyACM0:usb', 'ttyS0:platform', 'ttyS1:platform', 'ttyS4:pnp', 'ttyUSB0:usb']);
   });
 
   it('answers an empty list where there is no sysfs', () => {

@@ -81,15 +81,17 @@ function aliases(dev: string, sub: 'by-id' | 'by-path', name: string): string[] 
   return entries.filter((e) => linkName(path.join(dir, e)) === name).sort().map((e) => path.join(dir, e));
 }
 
+function subsystem(dir: string): string | undefined {
+  try {
+    return path.basename(fs.realpathSync(path.join(dir, 'subsystem')));
+  } catch {
+    return undefined;
+  }
+}
+
 function busOf(deviceDir: string, usb: boolean, driverLink: string): SerialPortInfo['bus'] {
   if (usb) return 'usb';
-  const sub = (() => {
-    try {
-      return path.basename(fs.realpathSync(path.join(deviceDir, 'subsystem')));
-    } catch {
-      return undefined;
-    }
-  })() ?? path.basename(path.dirname(path.dirname(driverLink)));
+  const sub = subsystem(deviceDir) ?? path.basename(path.dirname(path.dirname(driverLink)));
   return (['pci', 'platform', 'pnp', 'serial-base'] as const).find((b) => b === sub) ?? 'other';
 }
 
@@ -120,6 +122,9 @@ export function listSerialPorts(opts: ListOptions = {}): SerialPortInfo[] {
     }
     // An 8250 slot the kernel reserved without finding a UART there reports type 0.
     if (!opts.all && /^ttyS\d+$/.test(name) && read(path.join(entry, 'type')) === '0') continue;
+    // Kernels from 6.5 put a serial-base port and controller between the tty and its UART:
+    // the UART (pnp, platform, pci device) and its driver are what the operator knows.
+    while (subsystem(deviceDir) === 'serial-base' && subsystem(path.dirname(deviceDir))) deviceDir = path.dirname(deviceDir);
     const driverLink = (() => {
       try {
         return fs.realpathSync(path.join(deviceDir, 'driver'));
