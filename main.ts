@@ -3,6 +3,7 @@
 // itself imports none of drivers/, flows/, models/ or provisioning/.
 import { cameraFamily } from './drivers/camera/definition.ts';
 import { builtinDrivers, checkSharedPorts } from './drivers/index.ts';
+import { scanVerb } from './drivers/scan-cli.ts';
 import type { BusRegistryOptions } from './drivers/common/bus.ts';
 import { createModbusServerService } from './drivers/modbus-server/service.ts';
 import { modbusServerSection } from './drivers/modbus-server/schema.ts';
@@ -116,6 +117,7 @@ export const app: CliApp = {
       run: modelsVerb,
     },
     provision: provisionVerb,
+    scan: scanVerb,
   },
 };
 

@@ -38,6 +38,8 @@ export interface ModbusScanOptions {
   profiles?: ModbusProfile[];
   /** Called before each probe and after each setting (progress display). */
   onProgress?(p: ScanProgress): void;
+  /** Called when a setting is done, with what it found. */
+  onSetting?(s: SettingSummary): void;
   /** Stops the scan between probes (Ctrl-C); the result says `aborted`. */
   signal?: AbortSignal;
   /** Buses to open the port through (tests); default a fresh registry. */
@@ -237,12 +239,13 @@ export async function scanModbus(opts: ModbusScanOptions): Promise<ModbusScanRes
         else units.set(unitId, { unitId, settings: [s], answer, profiles: await guessProfiles(handle.port, unitId, profiles, timeoutMs) });
       }
     } finally {
-      await handle.release();
+      await handle.release('scan');
       await keeper.release();
     }
     sum.ms = Math.round(performance.now() - ts);
     summaries.push(sum);
     opts.onProgress?.({ done, total, setting: name, unitId: 0, found: units.size });
+    opts.onSetting?.(sum);
   }
   return { units: [...units.values()].sort((a, b) => a.unitId - b.unitId), settings: summaries, probes: done, ms: Math.round(performance.now() - t0), aborted };
 }
