@@ -81,11 +81,11 @@ export function defaultDlt645TimeoutMs(baudRate: number): number {
 
 const txMs = (bytes: number, baudRate: number) => Math.ceil((bytes * 11 * 1000) / baudRate);
 
-/** Worst case of the broadcast pass at every speed and a full first sweep level, ms. */
+/** Worst case of the broadcast pass at every speed, and of one sweep level (100 addresses) at the slowest, ms. */
 export function estimateDlt645Ms(opts: Pick<Dlt645ScanOptions, 'bauds' | 'timeoutMs' | 'gapMs'>): { broadcast: number; perLevel: number } {
   const bauds = opts.bauds ?? [2400];
   const one = (b: number) => (opts.timeoutMs ?? defaultDlt645TimeoutMs(b)) + txMs(20, b) + (opts.gapMs ?? 20);
-  return { broadcast: bauds.reduce((s, b) => s + one(b), 0), perLevel: 100 * one(bauds[0]) };
+  return { broadcast: bauds.reduce((s, b) => s + one(b), 0), perLevel: 100 * Math.max(...bauds.map(one)) };
 }
 
 const bcd = (n: number) => String(Math.floor(n / 10)) + String(n % 10);
