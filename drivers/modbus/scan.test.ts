@@ -2,11 +2,15 @@
 // on its own drop of a simulated multi-drop line (test/support/rs485/multidrop.ts) that passes
 // frames only between ports at the same speed, read from the ptys' termios. A ServerTCP stands
 // for a Modbus TCP gateway. Ranges and timeouts are small so the file stays short.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import ModbusRTU from 'modbus-serial';
 import { afterEach, describe, expect, it } from 'vitest';
 import { socatAvailable, startPtyPair } from '../../test/helpers/socat.ts';
 import { startMultidrop } from '../../test/support/rs485/multidrop.ts';
-import { createImage, readImage, startTcpSim, type RegisterImage } from '../../test/support/modbus/sim.ts';
+import { createImage, freePort, readImage, startTcpSim, type RegisterImage } from '../../test/support/modbus/sim.ts';
 import { estimateScanMs, modbusSnippet, parseIdList, scanModbus, scanSettings, ScanPortError, type ScanProgress } from './scan.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -150,5 +154,26 @@ describe('modbus scan through a TCP gateway', () => {
     // Holding 0 is unmapped on the meter: exception 2 is a unit; exception 11 from the others is not.
     expect(result.units[0].answer).toEqual({ exception: 2 });
     expect(modbusSnippet(result)).toContain(`transport: { type: tcp, host: "127.0.0.1", port: ${sim.port} }`);
+  });
+});
+
+describe.skipIf(!socatAvailable())('modbus scan through a serial device server (RTU over TCP)', () => {
+  it('sends RTU frames over the connection and finds the unit behind it', { timeout: 20_000 }, async () => {
+    // socat is the device server: a serial line (pty) on one side, where a ServerSerial answers
+    // as unit 9, and a TCP port on the other.
+    const port = await freePort();
+    const tty = path.join(mkdtempSync(path.join(os.tmpdir(), 'wayside-dtu-')), 'tty');
+    // socat opens the pty first, then waits for one TCP client (the scan).
+    const socat = spawn('socat', [`pty,raw,echo=0,link=${tty}`, `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`], { stdio: 'ignore' });
+    cleanup.push(async () => {
+      socat.kill('SIGKILL');
+    });
+    for (let i = 0; i < 250 && !existsSync(tty); i++) await new Promise((r) => setTimeout(r, 20));
+    await serve(tty, 9, 9600, images.lamp());
+    writes.count = 0;
+    const result = await scanModbus({ target: { type: 'rtu-over-tcp', host: '127.0.0.1', port }, ids: parseIdList('8-10'), timeoutMs: 300 });
+    expect(result.units.map((u) => [u.unitId, u.profiles])).toEqual([[9, ['lamp-controller']]]);
+    expect(result.settings[0].setting).toBe(`rtu-over-tcp 127.0.0.1:${port}`);
+    expect(writes.count).toBe(0);
   });
 });
