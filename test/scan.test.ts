@@ -1,8 +1,10 @@
-// `wayside scan` as the field technician runs it, spawned as a real process (bin/wayside): the
-// Modbus scan finds real modbus-serial ServerSerial units on a simulated multi-drop line and
-// prints a devices: snippet that the real config loader and `wayside check` accept; the DL/T 645
-// scan does the same with the meter simulator; a port the running agent (a real `wayside run`)
-// holds is refused, naming its pid, unless --force; `scan serial` reads this machine's sysfs.
+// `wayside scan` as the field technician runs it: spawned as a real process (bin/wayside) where
+// the command itself is the point, else through scanCli in this process (the same code, fewer
+// process starts on a busy machine). The Modbus scan finds real modbus-serial ServerSerial units
+// on a simulated multi-drop line and prints a devices: snippet that the real config loader and
+// `wayside check` accept; the DL/T 645 scan does the same with the meter simulator; a port the
+// running agent (a real `wayside run`) holds is refused, naming its pid, unless --force; `scan
+// serial` reads this machine's sysfs.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -88,7 +90,7 @@ describe.skipIf(!socatAvailable())('wayside scan', () => {
     const writes = { n: 0 };
     await serve(bus.drops[0], 3, 19200, createImage({ coils: { 0: [true] }, holding: { 0: [80, 950, 0, 1200, 2301, 0] } }), writes);
     await serve(bus.drops[1], 5, 19200, createImage({ input: { 0: [7, 9] } }), writes);
-    const r = await wayside(['scan', 'modbus', '--port', bus.line, '--baud', '9600,19200', '--parity', 'none', '--ids', '1-6', '--timeout', '200']);
+    const r = await wayside(['scan', 'modbus', '--port', bus.line, '--baud', '9600,19200', '--parity', 'none', '--ids', '1-6', '--timeout', '300']);
     expect(r.code).toBe(0);
     // Not a terminal: plain progress lines, no carriage returns.
     expect(r.err).not.toContain('\r');
@@ -103,7 +105,7 @@ describe.skipIf(!socatAvailable())('wayside scan', () => {
     expect(check.err).toBe('');
     expect(check.out).toContain('ok (gateway pole-1, 2 devices');
 
-    const j = await scan(['modbus', '--port', bus.line, '--baud', '19200', '--parity', 'none', '--ids', '3', '--timeout', '200', '--json']);
+    const j = await scan(['modbus', '--port', bus.line, '--baud', '19200', '--parity', 'none', '--ids', '3', '--timeout', '300', '--json']);
     expect(j.code).toBe(0);
     const doc = JSON.parse(j.out) as { units: { unitId: number; profiles: string[] }[]; snippet: string };
     expect(doc.units).toEqual([expect.objectContaining({ unitId: 3, profiles: ['lamp-controller'] })]);
@@ -142,7 +144,7 @@ describe.skipIf(!socatAvailable())('wayside scan', () => {
     const agent = spawnAgent(file);
     cleanup.push(() => agent.term());
     await waitFor(() => portHolders(pair.a).some((h) => h.pid === agent.proc.pid), 'the agent to open the port', 15_000);
-    const r = await wayside(['scan', 'modbus', '--port', pair.a, '--ids', '1', '--baud', '9600', '--parity', 'none', '--timeout', '50']);
+    const r = await scan(['modbus', '--port', pair.a, '--ids', '1', '--baud', '9600', '--parity', 'none', '--timeout', '50']);
     expect(r.code).toBe(2);
     expect(r.err).toContain(`in use by the running agent (pid ${agent.proc.pid}: `);
     expect(r.err).toContain('--force');
@@ -188,7 +190,7 @@ describe('wayside scan serial', () => {
     // No USB serial adapter exists here; the USB reading is tested on a built sysfs tree in
     // drivers/common/serial-list.test.ts. This run reads the real /sys and /dev.
     const withDevice = fs.readdirSync('/sys/class/tty').filter((n) => fs.existsSync(`/sys/class/tty/${n}/device`) && !(n.startsWith('ttyS') && fs.readFileSync(`/sys/class/tty/${n}/type`, 'utf8').trim() === '0'));
-    const r = await wayside(['scan', 'serial']);
+    const r = await scan(['serial']);
     expect(r.code).toBe(0);
     const listed = r.out.trim().split('\n').filter((l) => l.startsWith('/dev/')).map((l) => l.split(/\s+/)[0]);
     expect(listed.sort()).toEqual(withDevice.map((n) => `/dev/${n}`).sort());

@@ -88,7 +88,7 @@ describe.skipIf(!socatAvailable())('modbus scan over RTU', () => {
     const result = await scanModbus({
       target: { type: 'rtu', port: bus.line, bauds: [9600, 19200], parities: ['none'] },
       ids: parseIdList('1-5'),
-      timeoutMs: 200,
+      timeoutMs: 300,
       onProgress: (p) => progress.push(p),
     });
     const found = result.units.map((u) => ({ id: u.unitId, bauds: u.settings.map((s) => (s.type === 'rtu' ? s.baudRate : 0)), profiles: u.profiles }));

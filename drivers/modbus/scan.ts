@@ -146,17 +146,23 @@ function readRequest(unitId: number, table: Table, address: number, count: numbe
   return { unitId, fn: READ_FN[table], address, count };
 }
 
-/** Reads one profile point; the value in engineering units, or undefined when it did not answer. */
+/**
+ * Reads one profile point; the value in engineering units, or undefined when it did not answer.
+ * The unit is known to be there: a lost or garbled reply is tried once more, an exception is final.
+ */
 async function readPoint(port: Port, unitId: number, p: ModbusPoint, timeoutMs: number): Promise<number | boolean | undefined> {
   const count = pointWidth(p);
-  try {
-    const data = await request(port, 'scan', readRequest(unitId, p.table, p.address, count), timeoutMs);
-    if (isBitTable(p.table)) return bitAt(data, 0);
-    const v = toEngineering(p, decodeRegisters(p, data));
-    return typeof v === 'string' ? undefined : v;
-  } catch {
-    return undefined;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const data = await request(port, 'scan', readRequest(unitId, p.table, p.address, count), timeoutMs);
+      if (isBitTable(p.table)) return bitAt(data, 0);
+      const v = toEngineering(p, decodeRegisters(p, data));
+      return typeof v === 'string' ? undefined : v;
+    } catch (err) {
+      if (!(err instanceof ModbusError) || err.kind === 'exception' || err.kind === 'io') return undefined;
+    }
   }
+  return undefined;
 }
 
 /** The profiles whose probe points all answer plausibly, most probe points first. */

@@ -4,6 +4,7 @@
 // two sides' line speeds agree, as on a real bus: a UART at another speed receives garbage, not
 // the frame. The speeds are read from the ptys themselves (`stty -F <pty> speed`, the termios the
 // scanner's and the device's serial ports set), so nothing tells this bus what the scanner tried.
+// Each device must have opened its drop before the first byte is sent (its speed is read then).
 // Linux ptys clear PARENB in their termios, so parity cannot be observed here: only speed is.
 import { execFile } from 'node:child_process';
 import { SerialPort } from 'serialport';
@@ -25,12 +26,9 @@ const open = (path: string) =>
     port.open((err) => (err ? reject(err) : resolve(port)));
   });
 
-/** Line speeds of ptys, in one shell (one spawn per chunk). NaN where a pty has none (closed). */
-function speeds(paths: string[]): Promise<number[]> {
-  const script = paths.map((_, i) => `stty -F "$${i + 1}" speed 2>/dev/null || echo x`).join('; ');
-  return new Promise((resolve) => {
-    execFile('sh', ['-c', script, 'sh', ...paths], (_err, stdout) => resolve(String(stdout).trim().split('\n').map(Number)));
-  });
+/** The line speed a pty's termios holds (NaN when it cannot be read). */
+function speed(path: string): Promise<number> {
+  return new Promise((resolve) => execFile('stty', ['-F', path, 'speed'], (_err, stdout) => resolve(Number(String(stdout).trim()) || NaN)));
 }
 
 /**
@@ -46,16 +44,19 @@ export async function startMultidrop(devices: number): Promise<Multidrop> {
   const lineSide = await open(master.b);
   const dropSides = await Promise.all(pairs.map((p) => open(p.a)));
   const stats = { intact: pairs.map(() => 0), garbled: pairs.map(() => 0), replies: pairs.map(() => 0) };
-  const ptys = [master.a, ...pairs.map((p) => p.b)];
+  // A device's speed is read once (it keeps it); the master's for every chunk, since the scanner
+  // reopens its port at each setting.
+  const dropSpeeds: number[] = [];
   let last: number[] = [];
   // Chunks are handled one after another, each with the speeds current when it arrived.
   let chain = Promise.resolve();
   lineSide.on('data', (chunk: Buffer) => {
     chain = chain.then(async () => {
-      const [m, ...d] = await speeds(ptys);
-      last = [m, ...d];
+      const m = await speed(master.a);
+      for (let i = 0; i < pairs.length; i++) if (!Number.isFinite(dropSpeeds[i])) dropSpeeds[i] = await speed(pairs[i].b);
+      last = [m, ...dropSpeeds];
       dropSides.forEach((port, i) => {
-        const same = m === d[i] && Number.isFinite(m);
+        const same = m === dropSpeeds[i] && Number.isFinite(m);
         if (same) stats.intact[i]++;
         else stats.garbled[i]++;
         port.write(same ? chunk : garble(chunk));
