@@ -61,7 +61,7 @@ describe.skipIf(!socatAvailable())('dlt645 scan', () => {
       { address: '000000005678' },
     ]);
     const seen: string[] = [];
-    const r = await scanDlt645({ port, bauds: [19200], timeoutMs: 60, preamble: 0, gapMs: 5, onProgress: (p) => seen.push(p.address) });
+    const r = await scanDlt645({ port, bauds: [19200], timeoutMs: 80, preamble: 0, gapMs: 5, onProgress: (p) => seen.push(p.address) });
     expect(r.meters.map((m) => [m.address, m.via])).toEqual([['000000002134', 'sweep'], ['000000005634', 'sweep'], ['000000005678', 'sweep']]);
     expect(r.settings[0].broadcast).toBe('collision');
     // The broadcast, 100 addresses for the lowest byte, 100 under the colliding 34.
