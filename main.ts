@@ -21,11 +21,14 @@ import { CliUsageError, runCli } from './runtime/cli.ts';
 import { configSection, parseConfig, readConfig, type WaysideConfig } from './runtime/config/index.ts';
 import { createDriverRegistry, type DriverDefinition, type DriverRegistry } from './runtime/drivers.ts';
 import type { Service } from './runtime/service.ts';
+import { statusSection } from './status/config.ts';
+import { createStatusService } from './status/service.ts';
+import { createWatchVerb } from './status/watch.ts';
 import type { z } from 'zod';
 
 /** The top-level config sections the product's services own. */
 export function productSections(): Record<string, z.ZodType> {
-  return { models: modelsSection, modbusServer: modbusServerSection, provisioning: provisioningSection, deploy: deploySection() };
+  return { models: modelsSection, modbusServer: modbusServerSection, provisioning: provisioningSection, deploy: deploySection(), status: statusSection };
 }
 
 /**
@@ -63,7 +66,8 @@ export function productServices(_config: WaysideConfig, registry: DriverRegistry
   signedDeploys(provisioning, deploy);
   // Models first: cameras ask it for their pipelines when the devices start; deploy last: it
   // drives the others.
-  return [models, devices, flows, modbusServer, provisioning, deploy];
+  // The status page last: it shows what the others report.
+  return [models, devices, flows, modbusServer, provisioning, deploy, createStatusService()];
 }
 
 /**
@@ -116,6 +120,7 @@ export const app: CliApp = {
       run: modelsVerb,
     },
     provision: provisionVerb,
+    watch: createWatchVerb({ product: () => productRegistry(), checks: [checkSharedPorts] }),
   },
 };
 
