@@ -66,8 +66,8 @@ export function productServices(_config: WaysideConfig, registry: DriverRegistry
   signedDeploys(provisioning, deploy);
   // Models first: cameras ask it for their pipelines when the devices start; deploy last: it
   // drives the others.
-  // The status page last: it shows what the others report.
-  return [models, devices, flows, modbusServer, provisioning, deploy, createStatusService()];
+  // The status page first: it listens on the bus before the devices' first readings.
+  return [createStatusService(), models, devices, flows, modbusServer, provisioning, deploy];
 }
 
 /**

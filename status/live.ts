@@ -132,8 +132,9 @@ export function createLive(deps: { bus: Bus; owner: string; health: () => AgentH
       devices,
     };
   };
-  // The uptime ticks every second; it alone is no reason to send the head again.
-  const headKey = (v: HeadView) => JSON.stringify({ ...v, uptimeS: 0 });
+  // The uptime and the last reading times move all the time (the readings themselves carry
+  // theirs); they alone are no reason to send the head again.
+  const headKey = (v: HeadView) => JSON.stringify({ ...v, uptimeS: 0, devices: v.devices.map(({ lastReadingTs: _, ...d }) => d) });
 
   return {
     start() {

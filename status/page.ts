@@ -44,7 +44,7 @@ export const CSS = `*{box-sizing:border-box}
 :root{--ok:#15803d;--warn:#b45309;--bad:#c81e1e;--off:#6b7280;--bg:#f6f7f9;--card:#fff;--fg:#111827;--mute:#4b5563;--line:#e5e7eb}
 @media (prefers-color-scheme:dark){:root{--bg:#0f141a;--card:#1a222c;--fg:#f3f4f6;--mute:#a1a9b4;--line:#2c3642;--ok:#22c55e;--warn:#f59e0b;--bad:#f05252;--off:#9ca3af}}
 body{margin:0;font:16px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--fg)}
-header{display:flex;justify-content:space-between;align-items:flex-start;gap:.5rem;padding:.75rem 1rem;background:var(--card);border-bottom:1px solid var(--line);position:sticky;top:0;z-index:2}
+header{display:flex;justify-content:space-between;align-items:flex-start;gap:.5rem;padding:.75rem 1rem;background:var(--card);border-bottom:1px solid var(--line)}
 h1{font-size:1.25rem;margin:0;word-break:break-all}h2{font-size:1.05rem;margin:1.25rem 0 .5rem}
 .sub{margin:.1rem 0 0;color:var(--mute);font-size:.85rem}
 .who{display:flex;flex-direction:column;align-items:flex-end;gap:.4rem}
@@ -166,7 +166,9 @@ function renderDevices() {
     var cls = CLS[d.state] || 'off';
     c.root.className = 'dev ' + cls; c.root.setAttribute('data-state', d.state);
     c.state.textContent = d.state;
-    c.meta.textContent = d.driver + ' · last reading ' + ago(d.lastReadingTs) + (d.errors ? ' · ' + d.errors + ' errors' : '') + (d.quality ? ' · ' + d.quality.join(', ') : '');
+    var last = d.lastReadingTs || 0; var pts = model.points[d.id] || {};
+    Object.keys(pts).forEach(function (p) { if (pts[p][3] > last) last = pts[p][3]; });
+    c.meta.textContent = d.driver + ' · last reading ' + ago(last) + (d.errors ? ' · ' + d.errors + ' errors' : '') + (d.quality ? ' · ' + d.quality.join(', ') : '');
     c.err.hidden = !(d.lastError && d.state !== 'online');
     c.err.textContent = d.lastError || '';
     renderPoints(d.id, c);

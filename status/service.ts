@@ -235,7 +235,8 @@ const HEADERS = {
   'content-security-policy': CSP,
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
+  // same-origin: the browser's Origin header on our own POSTs names us (no-referrer would make it "null").
+  'referrer-policy': 'same-origin',
 };
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {
