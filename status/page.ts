@@ -49,7 +49,7 @@ h1{font-size:1.25rem;margin:0;word-break:break-all}h2{font-size:1.05rem;margin:1
 .sub{margin:.1rem 0 0;color:var(--mute);font-size:.85rem}
 .who{display:flex;flex-direction:column;align-items:flex-end;gap:.4rem}
 main{padding:.5rem 1rem 2rem;max-width:60rem;margin:0 auto}
-button{font:inherit;min-height:44px;padding:.4rem .9rem;border-radius:.5rem;border:1px solid var(--line);background:var(--card);color:var(--fg)}
+button{white-space:nowrap;font:inherit;min-height:44px;padding:.4rem .9rem;border-radius:.5rem;border:1px solid var(--line);background:var(--card);color:var(--fg)}
 button:disabled{opacity:.6}
 .chip{display:inline-block;padding:.1rem .6rem;border-radius:1rem;font-size:.85rem;font-weight:600;color:#fff;background:var(--off)}
 .ok{--c:var(--ok)}.warn{--c:var(--warn)}.bad{--c:var(--bad)}.off{--c:var(--off)}

@@ -28,10 +28,12 @@ export interface StatusAgent {
 
 /**
  * `devices` is YAML placed under `devices:`; `status` replaces the default status section
- * (enabled, one user "tech"); `extra` is appended at the top level.
+ * (enabled, one user "tech"); `extra` is appended at the top level; `prepare` fills the
+ * directory (clips, models) before the agent starts.
  */
-export async function startStatusAgent(opts: { devices: string; extra?: string; status?: string; log?: Log; http?: string }): Promise<StatusAgent> {
+export async function startStatusAgent(opts: { devices: string; extra?: string; status?: string; log?: Log; http?: string; prepare?: (dir: string) => Promise<void> }): Promise<StatusAgent> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'wayside-status-'));
+  await opts.prepare?.(dir);
   const file = path.join(dir, 'wayside.yaml');
   writeFileSync(file, `version: 1
 gateway: { id: pole-status, site: "Test Street 1", stateDir: ./state }
