@@ -53,6 +53,8 @@ export interface Auth {
   failures(ip: string): number;
   /** Sessions alive now. */
   count(): number;
+  /** Ends the sessions past their time (their streams close with them). */
+  sweep(): void;
   /** Called with each ended session id (logout, expiry): open streams of it close. */
   onEnd(fn: (id: string) => void): void;
 }
@@ -119,6 +121,10 @@ export function createAuth(opts: { users: { username: string; password: string }
     },
     failures: (ip) => recent(ip, opts.mono()).length,
     count: () => sessions.size,
+    sweep() {
+      const now = opts.mono();
+      for (const [id, s] of sessions) if (s.expires <= now) end(id);
+    },
     onEnd: (fn) => void ended.push(fn),
   };
 }

@@ -51,6 +51,7 @@ export function createStatusService(opts: { devices?: () => StatusDevices | unde
     live.start();
     const flush = setInterval(() => {
       try {
+        auth.sweep();
         const d = live.delta();
         if (d && hub.count()) hub.send('delta', d);
       } catch (err) {

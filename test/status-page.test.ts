@@ -54,6 +54,8 @@ afterAll(async () => {
   if (sim2Open) await sim2?.close();
 });
 
+/** The computed left border colour of an element (runs in the page). */
+const borderColour = (e: unknown) => (globalThis as unknown as { getComputedStyle(e: unknown): { borderLeftColor: string } }).getComputedStyle(e).borderLeftColor;
 const card = (id: string) => page.locator(`article[data-device="${id}"]`);
 const value = (id: string, point: string) => card(id).locator(`tr[data-point="${point}"] td.v`);
 
@@ -81,7 +83,7 @@ describe('status page in a browser', () => {
   it('lists every device with its state and live values', async () => {
     await card('meter-2').waitFor();
     expect(await page.locator('article[data-device]').evaluateAll((els) => els.map((e) => e.getAttribute('data-device')))).toEqual(['sim-1', 'meter-1', 'meter-2']);
-    await page.waitForFunction(() => document.querySelectorAll('article[data-state="online"]').length === 3, undefined, { timeout: 10_000 });
+    await page.waitForFunction(`document.querySelectorAll('article[data-state="online"]').length === 3`, undefined, { timeout: 10_000 });
     expect(await value('meter-1', 'voltage').textContent()).toBe('230.1');
     expect(await card('meter-1').locator('tr[data-point="voltage"] td.u').textContent()).toBe('V');
     // The sim's values change every 300 ms: the page shows them change without a reload.
@@ -92,7 +94,7 @@ describe('status page in a browser', () => {
     }, { timeout: 10_000, interval: 200 }).toBeGreaterThanOrEqual(3);
     expect([...seen].every((v) => v === '' || Number.isFinite(Number(v)))).toBe(true);
     // Green for online.
-    expect(await card('sim-1').evaluate((e) => getComputedStyle(e).borderLeftColor)).toBe('rgb(21, 128, 61)');
+    expect(await card('sim-1').evaluate(borderColour)).toBe('rgb(21, 128, 61)');
     await screenshot(page, 'status-devices');
   });
 
@@ -112,7 +114,7 @@ describe('status page in a browser', () => {
     await page.waitForSelector('article[data-device="meter-2"][data-state="offline"]', { timeout: OFFLINE_AFTER_MS + 8000 });
     const ms = Date.now() - t0;
     expect(ms).toBeLessThan(OFFLINE_AFTER_MS + 8000);
-    expect(await card('meter-2').evaluate((e) => getComputedStyle(e).borderLeftColor)).toBe('rgb(200, 30, 30)');
+    expect(await card('meter-2').evaluate(borderColour)).toBe('rgb(200, 30, 30)');
     expect(await card('meter-2').locator('.state').textContent()).toBe('offline');
     expect(await card('meter-2').locator('.err').isVisible()).toBe(true);
     // The others stay green; the fault shows among the recent events and as a problem.
@@ -128,9 +130,9 @@ describe('status page in a browser', () => {
   });
 
   it('weighs at most 100 KB transferred and caused no console error or failed request', async () => {
-    const transferred = await page.evaluate(() =>
-      [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
-        .reduce((n, e) => n + ((e as PerformanceResourceTiming).transferSize || 0), 0));
+    // Resource Timing's transferSize: headers and bodies as they crossed the network.
+    const transferred = await page.evaluate<number>(`[...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
+      .reduce((n, e) => n + (e.transferSize || 0), 0)`);
     console.log(`status page: ${transferred} bytes by resource timing, ${problems.bytes()} bytes by response sizes`);
     expect(transferred).toBeGreaterThan(0);
     expect(transferred).toBeLessThanOrEqual(100 * 1024);
