@@ -77,6 +77,9 @@ function createScreen(out: NonNullable<WatchDeps['out']>, only: Set<string>, tit
   const changed = () => {
     if (tty && !timer) timer = setTimeout(draw, 500);
   };
+  // The ages ("3 s ago") move even when nothing else does.
+  const tick = tty ? setInterval(changed, 1000) : undefined;
+  tick?.unref();
 
   return {
     source(s: string) {
@@ -113,6 +116,7 @@ function createScreen(out: NonNullable<WatchDeps['out']>, only: Set<string>, tit
     known: () => [...devices.keys()],
     stop() {
       clearTimeout(timer);
+      clearInterval(tick);
     },
   };
 }
