@@ -157,4 +157,17 @@ describe('status page over HTTP', () => {
     expect((await ended)[0].event).toBe('view'); // the stream ended by itself
     expect((await fetch(`${s.base}/status/api/state`, { headers: { cookie } })).status).toBe(401);
   });
+
+  it('takes a deployed config live: new accounts, old sessions ended', async () => {
+    const old = await apiLogin(s.base);
+    const cur = s.agent.config();
+    const next = { ...cur, status: { enabled: true, users: [{ username: 'tech2', password: HASH }], sessionTtl: 3_600_000 } } as typeof cur;
+    const r = await s.agent.reconfigure(next);
+    expect(r.restarted).toContain('status-page');
+    expect(r.needsRestart).not.toContain('status-page');
+    expect((await fetch(`${s.base}/status/api/state`, { headers: { cookie: old.cookie } })).status).toBe(401);
+    await expect(apiLogin(s.base)).rejects.toThrow(/login answered 401/);
+    const fresh = await apiLogin(s.base, 'tech2');
+    expect((await fetch(`${s.base}/status/api/state`, { headers: { cookie: fresh.cookie } })).status).toBe(200);
+  });
 });
