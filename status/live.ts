@@ -42,6 +42,8 @@ export interface HeadView {
   site?: string;
   identity?: { enrolled: boolean; gatewayId?: string; platformKeyFingerprint?: string; method?: string };
   versions: AgentHealth['versions'];
+  /** Versions the platform deployed and that are active (deploy service), when any. */
+  deployed?: { config: string | null; flows: string | null };
   status: AgentHealth['status'];
   problems: string[];
   uptimeS: number;
@@ -108,6 +110,8 @@ export function createLive(deps: { bus: Bus; owner: string; health: () => AgentH
 
   const head = (): HeadView => {
     const h = deps.health();
+    const dep = h.deploy as { config?: { active?: string | null }; flows?: { active?: string | null } } | undefined;
+    const deployed = dep && (dep.config?.active || dep.flows?.active) ? { config: dep.config?.active ?? null, flows: dep.flows?.active ?? null } : undefined;
     const prov = h.provisioning as { enrolled?: boolean; gatewayId?: string; platformKeyFingerprint?: string; method?: string } | undefined;
     const devices = (Array.isArray(h.devices) ? h.devices : []).map((d: DeviceHealth & { camera?: unknown }) => ({
       id: d.device,
@@ -124,6 +128,7 @@ export function createLive(deps: { bus: Bus; owner: string; health: () => AgentH
       ...(deps.site !== undefined && { site: deps.site }),
       ...(prov && { identity: { enrolled: !!prov.enrolled, gatewayId: prov.gatewayId, platformKeyFingerprint: prov.platformKeyFingerprint, method: prov.method } }),
       versions: h.versions,
+      ...(deployed && { deployed }),
       status: h.status,
       problems: h.problems,
       uptimeS: h.uptimeS,

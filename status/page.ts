@@ -111,7 +111,8 @@ function renderHead() {
   var h = model.head; if (!h) return;
   $('gw').textContent = h.gateway;
   var id = h.identity;
-  $('ident').textContent = (h.site ? h.site + ' · ' : '') + 'wayside ' + h.versions.wayside + ' · node ' + h.versions.node +
+  var dep = h.deployed ? (h.deployed.config ? ' · config ' + h.deployed.config : '') + (h.deployed.flows ? ' · flows ' + h.deployed.flows : '') : '';
+  $('ident').textContent = (h.site ? h.site + ' · ' : '') + 'wayside ' + h.versions.wayside + ' · node ' + h.versions.node + dep +
     (id ? (id.enrolled ? ' · enrolled' + (id.platformKeyFingerprint ? ' (' + id.platformKeyFingerprint.slice(0, 16) + ')' : '') : ' · not enrolled') : '');
   var st = $('status'); st.textContent = h.status === 'ok' ? 'OK' : 'Degraded'; st.className = 'chip ' + (h.status === 'ok' ? 'ok' : 'warn');
   var sum = $('summary'); sum.textContent = '';
