@@ -22,11 +22,14 @@ import { CliUsageError, runCli } from './runtime/cli.ts';
 import { configSection, parseConfig, readConfig, type WaysideConfig } from './runtime/config/index.ts';
 import { createDriverRegistry, type DriverDefinition, type DriverRegistry } from './runtime/drivers.ts';
 import type { Service } from './runtime/service.ts';
+import { statusSection } from './status/config.ts';
+import { createStatusService } from './status/service.ts';
+import { createWatchVerb } from './status/watch.ts';
 import type { z } from 'zod';
 
 /** The top-level config sections the product's services own. */
 export function productSections(): Record<string, z.ZodType> {
-  return { models: modelsSection, modbusServer: modbusServerSection, provisioning: provisioningSection, deploy: deploySection() };
+  return { models: modelsSection, modbusServer: modbusServerSection, provisioning: provisioningSection, deploy: deploySection(), status: statusSection };
 }
 
 /**
@@ -64,7 +67,8 @@ export function productServices(_config: WaysideConfig, registry: DriverRegistry
   signedDeploys(provisioning, deploy);
   // Models first: cameras ask it for their pipelines when the devices start; deploy last: it
   // drives the others.
-  return [models, devices, flows, modbusServer, provisioning, deploy];
+  // The status page first: it listens on the bus before the devices' first readings.
+  return [createStatusService(), models, devices, flows, modbusServer, provisioning, deploy];
 }
 
 /**
@@ -118,6 +122,7 @@ export const app: CliApp = {
     },
     provision: provisionVerb,
     scan: scanVerb,
+    watch: createWatchVerb({ product: () => productRegistry(), checks: [checkSharedPorts] }),
   },
 };
 

@@ -90,6 +90,19 @@ export function createDevicesService(registry: DriverRegistry): DevicesService {
     log?.info({ device, point, value }, 'point written');
   };
 
+  const readNow = async (device: string): Promise<void> => {
+    const e = entries.get(device);
+    if (!e) throw new WriteError('unknown_device', `no device "${device}"`);
+    if (!e.instance) throw new WriteError('read_failed', `device "${device}" is not running: ${e.error ?? 'not started'}`);
+    if (!e.instance.readNow) throw new WriteError('not_supported', `device "${device}" (driver ${e.config.driver}) cannot be read on demand`);
+    try {
+      await e.instance.readNow();
+    } catch (err) {
+      const why = errorText(err);
+      throw new WriteError('read_failed', why.includes(`"${device}"`) ? why : `device "${device}": ${why}`);
+    }
+  };
+
   /** Creates and starts one device with its own liveness and quality watch. Never throws. */
   const startDevice = async (ctx: ServiceCtx, device: DeviceConfig): Promise<void> => {
     const e: Entry = { config: device, points: describe(device) };
@@ -143,13 +156,8 @@ export function createDevicesService(registry: DriverRegistry): DevicesService {
     name: 'devices',
     write,
     list,
-    // Contract for the status page and doctor; implemented with the technician tools.
-    readNow: async (device) => {
-      const e = entries.get(device);
-      if (!e) throw new WriteError('unknown_device', `no device "${device}"`);
-      if (!e.instance?.readNow) throw new WriteError('not_supported', `device "${device}" cannot be read on demand`);
-      await e.instance.readNow();
-    },
+    // The status page's "read now", the `read` command and doctor.
+    readNow,
     snapshot: async (device) => entries.get(device)?.instance?.snapshot?.(),
 
     async start(ctx: ServiceCtx) {
@@ -190,6 +198,12 @@ export function createDevicesService(registry: DriverRegistry): DevicesService {
         }
         const result = await write(r.device, r.point, r.value);
         return { device: r.device, point: r.point, value: r.value, ...(result && typeof result === 'object' ? { result } : {}) };
+      },
+      read: async (req) => {
+        const r = req as { device?: unknown } | undefined;
+        if (typeof r?.device !== 'string') throw new WriteError('bad_request', 'read needs {"device": string}');
+        await readNow(r.device);
+        return { device: r.device, read: true };
       },
     }),
 

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelsAccess } from '../../models/types.ts';
 import { recordingCtx } from '../../test/support/drivers/ctx.ts';
@@ -89,6 +90,26 @@ describe('camera on a file', () => {
     expect(models.frames[0]).toMatchObject({ width: 320, height: 240 });
     expect(models.configs[0].zones).toEqual([{ name: 'walk', polygon: [[0, 0], [1, 0], [1, 1]], dwellSeconds: 30 }]);
     expect(models.configs[0].motion).toEqual({ threshold: 25, minArea: 0.002, fullFrameEverySeconds: 1 });
+  });
+
+  it('snapshot: nothing before the first frame, then the last analysed frame as a JPEG of the analysis size, encoded once per frame', async () => {
+    const models = standInModels();
+    const { driver } = camera({ source: `file:${clip}`, loop: true, fps: 5, width: 160 }, models);
+    expect(await driver.snapshot!()).toBeUndefined();
+    await driver.start();
+    await until(() => models.frames.length >= 2, 10_000, 'frames');
+    const shot = (await driver.snapshot!())!;
+    expect(shot).toMatchObject({ width: 160, height: 120, detections: [] });
+    expect(Math.abs(shot.ts - Date.now())).toBeLessThan(10_000);
+    const meta = await sharp(shot.jpeg).metadata();
+    expect(meta).toMatchObject({ format: 'jpeg', width: 160, height: 120 });
+    // testsrc2 is colourful: a real picture, not a blank buffer.
+    const { channels } = await sharp(shot.jpeg).stats();
+    expect(channels.some((c) => c.stdev > 10)).toBe(true);
+    await driver.stop();
+    // After the stop the last frame stays viewable, and asking again does not encode again.
+    const again = (await driver.snapshot!())!;
+    expect(again.jpeg).toBe((await driver.snapshot!())!.jpeg);
   });
 
   it('fits the model input when no size is given', async () => {

@@ -11,7 +11,8 @@
 // outage, with the reason; their clears when frames flow again).
 import type { AnalyticEvent, AnalyticReading, AudioConfig, CameraAnalyticsConfig, Detection, EvidenceConfig, EvidenceStore, ModelsAccess, Pipeline, RgbFrame, SoundAnalyzer, Track } from '../../models/types.ts';
 import { emitEvent } from '../../runtime/events.ts';
-import type { Ctx, DeviceHealth, DeviceState, Driver, Reading } from '../../runtime/types.ts';
+import type { Ctx, DeviceHealth, DeviceSnapshot, DeviceState, Driver, Reading } from '../../runtime/types.ts';
+import sharp from 'sharp';
 import { refuseWrite } from '../common/write.ts';
 import { audioArgs, ffmpegSession, videoArgs, type VideoArgsOptions } from './ffmpeg.ts';
 import { cameraModelsConfig, resolveSource, type CameraConfig, type CameraSource } from './schema.ts';
@@ -149,6 +150,10 @@ export function createCameraDriver(cfg: CameraConfig, ctx: Ctx, models: ModelsAc
 
   // Latest frame wins
   let latest: RgbFrame | undefined;
+  // The last analysed frame and what was found on it (the status page's view); its JPEG is
+  // made only when asked, once per frame.
+  let analysed: { frame: RgbFrame; detections: Detection[] } | undefined;
+  let jpegOf: { seq: number; jpeg: Promise<Buffer> } | undefined;
   let busy = false;
   let waiting: RgbFrame | undefined;
 
@@ -255,6 +260,8 @@ export function createCameraDriver(cfg: CameraConfig, ctx: Ctx, models: ModelsAc
       return;
     }
     processed++;
+    // Between detector runs the tracks carry the boxes forward.
+    analysed = { frame, detections: result.inferred ? result.detections : result.tracks.map((t) => ({ label: t.label, classId: -1, score: t.score, box: t.box })) };
     if (pipelineFailing) {
       pipelineFailing = false;
       log.info('video analytics recovered');
@@ -429,8 +436,35 @@ export function createCameraDriver(cfg: CameraConfig, ctx: Ctx, models: ModelsAc
   let stoppedOnce = false;
   let starts = 0;
 
+  /** The last analysed frame with its boxes, or the latest frame alone while analysis lags by > 2 s or is unavailable. */
+  const snapshot = async (): Promise<DeviceSnapshot | undefined> => {
+    const fresh = analysed && (!latest || latest.mono - analysed.frame.mono <= 2000) ? analysed : undefined;
+    const frame = fresh?.frame ?? latest;
+    if (!frame) return undefined;
+    if (jpegOf?.seq !== frame.seq) {
+      const raw = Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength);
+      jpegOf = { seq: frame.seq, jpeg: sharp(raw, { raw: { width: frame.width, height: frame.height, channels: 3 } }).jpeg({ quality: 75 }).toBuffer() };
+    }
+    const pending = jpegOf;
+    let jpeg: Buffer;
+    try {
+      jpeg = await pending.jpeg;
+    } catch (err) {
+      if (jpegOf === pending) jpegOf = undefined; // asked again, tried again
+      throw err;
+    }
+    const px = (v: number, size: number) => Math.round(Math.max(0, Math.min(1, v)) * size);
+    const detections = (fresh?.detections ?? []).map((d) => ({
+      label: d.label,
+      score: Math.round(d.score * 1000) / 1000,
+      box: [px(d.box.x, frame.width), px(d.box.y, frame.height), px(d.box.w, frame.width), px(d.box.h, frame.height)] as [number, number, number, number],
+    }));
+    return { jpeg, width: frame.width, height: frame.height, ts: frame.ts, detections };
+  };
+
   return {
     write: refuseWrite('camera', cfg.id, pointNames),
+    snapshot,
 
     async start() {
       if (running) return;

@@ -182,6 +182,26 @@ export function createDlt645Driver(cfg: Dlt645DeviceConfig, ctx: Ctx, ports: Por
     if (auto && monitor.state() === 'offline') address = undefined;
   }
 
+  /**
+   * Every point once, now (refused points too), through the shared port's queue beside the
+   * poll loop; rejects naming the points the meter did not give.
+   */
+  async function readNow(): Promise<void> {
+    if (!running || !port) throw new Error(`dlt645 meter "${cfg.id}" is not running`);
+    if (!address && !(await discover())) throw new Error(lastError ?? `dlt645 meter "${cfg.id}": address discovery failed`);
+    const problems: string[] = [];
+    for (const def of points) {
+      if (!running) throw new Error(`dlt645 meter "${cfg.id}" stopped during the read`);
+      const before = lastError;
+      const out = await readPoint(def);
+      if (out === 'ok') continue;
+      problems.push(out === 'refused' ? (refused.get(def.name)?.message ?? `point "${def.name}" refused`) : lastError !== before && lastError ? lastError : `point "${def.name}": no reply`);
+      // Silence or a closed port: the other points would only add timeouts to the shared bus.
+      if (out === 'link-down') break;
+    }
+    if (problems.length) throw new Error(problems.join('; '));
+  }
+
   const schedule = (delay: number) => {
     timer = setTimeout(() => {
       const began = performance.now();
@@ -196,6 +216,7 @@ export function createDlt645Driver(cfg: Dlt645DeviceConfig, ctx: Ctx, ports: Por
 
   return {
     write: refuseWrite('dlt645', cfg.id, points.map((p) => p.name)),
+    readNow,
     async start() {
       if (running) return;
       try {

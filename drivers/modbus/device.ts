@@ -89,14 +89,14 @@ export function createModbusDevice(cfg: ModbusDeviceConfig, ctx: Ctx, buses: Mod
     monitor.reading({ point: p.name, value, unit: p.unit, ts });
   };
 
-  const decodeBlock = (b: ReadBlock, data: Buffer, ts: number): void => {
+  const decodeBlock = (b: ReadBlock, data: Buffer, ts: number, force = false): void => {
     for (const p of b.points) {
       try {
         const off = p.address - b.address;
         const raw = isBitTable(p.table) ? bitAt(data, off) : decodeRegisters(p, data.subarray(off * 2, (off + pointWidth(p)) * 2));
         const value = toEngineering(p, raw);
         if (value === undefined) log.debug({ point: p.name, raw: String(raw) }, 'not a finite value; no reading');
-        else emit(p, value, ts);
+        else emit(p, value, ts, force);
       } catch (err) {
         log.warn({ point: p.name, err: (err as Error).message }, 'point could not be decoded');
       }
@@ -142,27 +142,34 @@ export function createModbusDevice(cfg: ModbusDeviceConfig, ctx: Ctx, buses: Mod
     if (b.points.length < 2) return undefined;
     let sub = planReads(b.points, { ...limits, maxGap: 0 });
     if (sub.length === 1) sub = b.points.flatMap((p) => planReads([p], limits));
-    blocks.splice(blocks.indexOf(b), 1, ...sub);
+    // A read now running beside the scheduled poll may have split this block already.
+    const at = blocks.indexOf(b);
+    if (at < 0) return sub;
+    blocks.splice(at, 1, ...sub);
     stats.requestsPerCycle = blocks.length;
     log.info({ fn: b.fn, address: b.address, count: b.count, into: sub.length }, 'device refused a merged read; split it');
     return sub;
   };
 
-  const pollOnce = async (): Promise<void> => {
+  /**
+   * Reads every block once; returns the failed ones. `now` (read now) emits every value even
+   * within its deadband and puts its requests ahead of the device's queued ones.
+   */
+  const pollOnce = async (now = false): Promise<[ReadBlock, ModbusError][]> => {
     let ok = 0;
     const failed: [ReadBlock, ModbusError][] = [];
     const todo = [...blocks];
     while (todo.length) {
       const b = todo.shift()!;
-      if (stopped) return;
+      if (stopped) return failed;
       try {
-        const data = await send({ unitId: cfg.unitId, fn: b.fn, address: b.address, count: b.count });
-        if (stopped) return;
+        const data = await send({ unitId: cfg.unitId, fn: b.fn, address: b.address, count: b.count }, now);
+        if (stopped) return failed;
         ok++;
         blockErrors.delete(b);
-        decodeBlock(b, data, clock.now());
+        decodeBlock(b, data, clock.now(), now);
       } catch (err) {
-        if (stopped) return;
+        if (stopped) return failed;
         const e = err instanceof ModbusError ? err : new ModbusError('io', { device: cfg.id, unitId: cfg.unitId, fn: b.fn, address: b.address, count: b.count }, String(err));
         const sub = e.kind === 'exception' && e.exceptionCode === 2 ? split(b) : undefined;
         if (sub) {
@@ -179,6 +186,15 @@ export function createModbusDevice(cfg: ModbusDeviceConfig, ctx: Ctx, buses: Mod
       monitor.fail(e.kind, e);
       noteError(b, e);
     }
+    return failed;
+  };
+
+  /** Every point once, now, through the port's queue; rejects naming the reads that failed. */
+  const readNow = async (): Promise<void> => {
+    if (stopped || !handle) throw new Error(`modbus device "${cfg.id}" is not running`);
+    const failed = await pollOnce(true);
+    if (stopped) throw new Error(`modbus device "${cfg.id}" stopped during the read`);
+    if (failed.length) throw new Error(failed.map(([, e]) => e.message).join('; '));
   };
 
   const cycle = (): void => {
@@ -189,6 +205,7 @@ export function createModbusDevice(cfg: ModbusDeviceConfig, ctx: Ctx, buses: Mod
     if (stats.jitterMs.length > JITTER_KEEP) stats.jitterMs.splice(0, stats.jitterMs.length - JITTER_KEEP);
     stats.polls++;
     running = pollOnce()
+      .then(() => undefined)
       .catch((err) => log.error({ err }, 'poll failed unexpectedly'))
       .finally(() => {
         running = undefined;
@@ -257,6 +274,7 @@ export function createModbusDevice(cfg: ModbusDeviceConfig, ctx: Ctx, buses: Mod
       monitor.stopped();
     },
     write,
+    readNow,
     health: () => {
       const { jitterMs: _j, ...rest } = stats;
       return { ...monitor.health(), unitId: cfg.unitId, port: handle?.port.key ?? '', stats: rest };

@@ -86,6 +86,12 @@ export function createSimDriver(cfg: SimConfig, ctx: Ctx): Driver {
       health.state = 'stopped';
     },
     health: () => ({ ...health }),
+    async readNow() {
+      if (!timer) throw new Error(`sim device "${cfg.id}" is not running`);
+      const errors = health.errors;
+      tick();
+      if (health.errors !== errors) throw new Error(`sim device "${cfg.id}": ${health.lastError}`);
+    },
     async write(point, value) {
       if (point !== 'lamp_level') throw new SimWriteError(cfg.id, point, 'not writable (writable: lamp_level)');
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 100) {

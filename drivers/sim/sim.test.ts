@@ -169,3 +169,17 @@ describe('sim model', () => {
     expect(avg('noise_db', 8)).toBeGreaterThan(avg('noise_db', 3) + 15);
   });
 });
+
+describe('sim read now', () => {
+  it('emits every point once at once, outside the interval; refuses while stopped', async () => {
+    const { readings, driver } = setup({ interval: '1h', points: ['pm25', 'noise_db'] });
+    await expect(driver.readNow!()).rejects.toThrow(/"pole-sim" is not running/);
+    await driver.start();
+    expect(readings).toHaveLength(2);
+    await driver.readNow!();
+    expect(readings.map((r) => r.point)).toEqual(['pm25', 'noise_db', 'pm25', 'noise_db']);
+    expect(driver.health().readings).toBe(4);
+    await driver.stop();
+    await expect(driver.readNow!()).rejects.toThrow(/not running/);
+  });
+});
