@@ -64,3 +64,17 @@ export function checkPoint(field: string, v: unknown): string {
 export function pick(configured: unknown, fromMsg: unknown): unknown {
   return typeof configured === 'string' && configured.trim() !== '' ? configured.trim() : fromMsg;
 }
+
+/**
+ * Why a `wayside in` filter can match nothing the gateway has configured, for the node's status
+ * (undefined: it can match). Devices whose driver cannot tell its points accept any point name.
+ */
+export function filterMismatch(devices: { id: string; points?: { name: string }[] }[], device: string | undefined, point: string | undefined): string | undefined {
+  const any = (p: string | undefined) => (p ?? '').trim() === '' || (p ?? '').trim() === '*';
+  const matched = devices.filter((d) => wildcard(device)(d.id));
+  if (!any(device) && matched.length === 0) return `no configured device matches "${device!.trim()}"`;
+  if (any(point) || matched.length === 0 || matched.some((d) => !d.points)) return undefined;
+  const pm = wildcard(point);
+  if (matched.some((d) => d.points!.some((p) => pm(p.name)))) return undefined;
+  return any(device) ? `no configured point matches "${point!.trim()}"` : `no point "${point!.trim()}" on ${matched.length === 1 ? `"${matched[0].id}"` : 'the matching devices'}`;
+}

@@ -5,6 +5,30 @@
 import { checkDevice, checkPoint, checkValue, pick } from './match.ts';
 import { bridgeOf, errorText, statusThrottle, type RedApi, type RedNode } from './red.ts';
 
+/**
+ * The reason of a failed write without the device and point it names: the devices service and
+ * the drivers each put `device "x" point "y": ` in front (`sim device "pole" point "level": ...`),
+ * and the node's message names them once itself.
+ */
+export function writeReason(device: string, point: string, message: string): string {
+  const q = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const d = `"${q(device)}"`;
+  const p = `"${q(point)}"`;
+  const prefix = new RegExp(`^(?:[\\w-]+ )?(?:device ${d}(?:,? point ${p})?|point ${p})\\s*:\\s*`);
+  let reason = message.trim();
+  for (let i = 0; i < 5 && prefix.test(reason); i++) reason = reason.replace(prefix, '');
+  reason = reason
+    .replace(new RegExp(`^unknown device ${d}`), 'unknown device')
+    .replace(new RegExp(`^(?:[\\w-]+ )?device ${d}\\s+`), 'device ')
+    .replace(new RegExp(`^point ${p}\\s+`), 'point ');
+  return reason || 'no reason given';
+}
+
+/** `write 5 to pole/temperature failed: not writable (writable: lamp_level)`. */
+export function writeErrorText(device: string, point: string, value: unknown, message: string): string {
+  return `write ${JSON.stringify(value)} to ${device}/${point} failed: ${writeReason(device, point, message)}`;
+}
+
 interface WriteConfig {
   name?: string;
   device?: string;
@@ -57,9 +81,11 @@ export default function register(RED: RedApi): void {
           failed++;
           bridge.stats.writeErrors++;
           const code = (err as { code?: unknown }).code;
-          msg.write = { device, point, value, ok: false, code: typeof code === 'string' ? code : 'write_failed', error: errorText(err) };
+          let reason = writeReason(device, point, errorText(err));
+          if (code === 'unknown_device') reason += ` (configured: ${bridge.devices().map((d) => d.id).join(', ') || 'none'})`;
+          msg.write = { device, point, value, ok: false, code: typeof code === 'string' ? code : 'write_failed', error: reason };
           status({ fill: 'red', shape: 'ring', text: `${failed} failed, ${ok} ok` });
-          done(new Error(`write ${device}/${point} = ${JSON.stringify(value)} failed: ${errorText(err)}`));
+          done(new Error(`write ${JSON.stringify(value)} to ${device}/${point} failed: ${reason}`));
         })
         .finally(() => {
           clearTimeout(timer);
