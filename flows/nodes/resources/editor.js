@@ -67,7 +67,7 @@
       var alts = alternatives(v);
       for (var i = 0; i < alts.length; i++) {
         if (!chars.test(alts[i])) {
-          return 'not a ' + (kind === 'eventType' ? 'event type' : kind) + ' name or pattern: ' + quoted(alts[i]) +
+          return (kind === 'eventType' ? 'not an event type' : 'not a ' + kind) + ' name or pattern: ' + quoted(alts[i]) +
             (kind === 'device' ? ' (lowercase letters, digits, ".", "_", "-", with * and ?)' : ' (letters, digits, ".", "_", "-"' + (kind === 'eventType' ? ', ":"' : '') + ', with * and ?)');
         }
       }
@@ -265,9 +265,9 @@
     );
 
     var label = function (c) {
-      var el = $('<div style="display:flex; justify-content:space-between; gap:12px;"></div>');
-      $('<span class="red-ui-autoComplete-completion"></span>').text(c.label).appendTo(el);
-      $('<span style="opacity:0.7; white-space:nowrap;"></span>').text(c.detail || '').appendTo(el);
+      var el = $('<div style="display:flex; justify-content:space-between; gap:12px; min-width:0;"></div>');
+      $('<span class="red-ui-autoComplete-completion" style="flex:0 0 auto;"></span>').text(c.label).appendTo(el);
+      $('<span style="opacity:0.7; white-space:nowrap; overflow:hidden; text-overflow:ellipsis; min-width:0;"></span>').text(c.detail || '').attr('title', c.detail || '').appendTo(el);
       return { value: c.value, label: el };
     };
     var attach = function (sel, complete) {

@@ -70,7 +70,7 @@ export default function register(RED: RedApi): void {
     const mismatch = config.readings !== false || config.summaries === true || hasDevice || hasPoint ? filterMismatch(bridge.devices(), config.device, config.point) : undefined;
     if (mismatch) {
       node.status({ fill: 'yellow', shape: 'ring', text: `${mismatch} (listening)` });
-      node.warn(`${mismatch}: the filter device "${config.device || '*'}", point "${config.point || '*'}" may never match (configured devices: ${bridge.devices().map((d) => d.id).join(', ') || 'none'})`);
+      node.warn(`${mismatch}; configured devices: ${bridge.devices().map((d) => d.id).join(', ') || 'none'}`);
     } else {
       node.status({ fill: 'grey', shape: 'ring', text: 'listening' });
     }
