@@ -31,12 +31,15 @@ describe('wayside nodes in the editor (Chromium)', () => {
   it('shows the wayside palette: one-line labels, own icons, a colour each', async () => {
     const { page } = s;
     const types = ['wayside in', 'wayside out', 'wayside write', 'wayside health', 'wayside infer'];
-    const looks = await page.evaluate((ts) => ts.map((t) => {
-      const el = document.querySelector(`.red-ui-palette-node[data-palette-type="${t}"]`) as HTMLElement;
-      const label = el.querySelector('.red-ui-palette-label') as HTMLElement;
-      const icon = el.querySelector('.red-ui-palette-icon') as HTMLElement;
-      return { label: label.innerText.trim(), lines: Math.round(label.getBoundingClientRect().height / parseFloat(getComputedStyle(label).lineHeight)), colour: getComputedStyle(el).backgroundColor, icon: getComputedStyle(icon).backgroundImage };
-    }), types);
+    // The browser's own view of each palette entry (page globals typed here: this file has no DOM types).
+    type Box = { innerText: string; getBoundingClientRect(): { height: number }; querySelector(s: string): Box };
+    type Css = { lineHeight: string; backgroundColor: string; backgroundImage: string };
+    const looks = await Promise.all(types.map((t) => page.locator(`.red-ui-palette-node[data-palette-type="${t}"]`).evaluate((el: unknown) => {
+      const css = (e: Box) => (globalThis as unknown as { getComputedStyle(e: Box): Css }).getComputedStyle(e);
+      const node = el as Box;
+      const label = node.querySelector('.red-ui-palette-label');
+      return { label: label.innerText.trim(), lines: Math.round(label.getBoundingClientRect().height / parseFloat(css(label).lineHeight)), colour: css(node).backgroundColor, icon: css(node.querySelector('.red-ui-palette-icon')).backgroundImage };
+    })));
     expect(looks.map((l) => l.label)).toEqual(['wayside in', 'wayside out', 'write', 'health', 'infer']);
     expect(looks.map((l) => l.lines)).toEqual([1, 1, 1, 1, 1]);
     expect(new Set(looks.map((l) => l.colour)).size).toBe(5);
@@ -155,7 +158,6 @@ describe('wayside nodes in the editor (Chromium)', () => {
   it('deploys: wayside in warns at run time, the health node shows the device state', async () => {
     const { page } = s;
     await page.click('#red-ui-header-button-deploy');
-    await s.f.agent.health(); // (the deploy goes through the agent's own HTTP server)
     await expect.poll(() => s.f.agent.health().flows?.nodes, { timeout: 20_000 }).toBe(4);
     await expect.poll(() => nodeStatus(page, ids.in), { timeout: 20_000 }).toBe('no configured device matches "polx" (listening)');
     await expect.poll(() => nodeStatus(page, ids.health), { timeout: 20_000 }).toBe('pole-sim online');
