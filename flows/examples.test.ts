@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { validateFlows } from './validate.ts';
 
 type Validate = (this: Record<string, unknown>, v: unknown, opt: object) => unknown;
-interface Def { defaults: Record<string, { value: unknown; validate?: Validate }>; paletteLabel?: string; icon?: string }
+interface Def { defaults: Record<string, { value: unknown; validate?: Validate }>; paletteLabel?: string; icon?: string; color?: string; inputs?: number; outputs?: number; inputLabels?: unknown; outputLabels?: unknown }
 
 const nodesDir = path.join(import.meta.dirname, 'nodes');
 const examplesDir = path.join(import.meta.dirname, 'examples');
@@ -44,13 +44,17 @@ describe('shipped example flows', () => {
     expect(examples).toEqual(['crossing-night-sign.json', 'device-readings.json', 'lamp-dimming.json', 'led-screen.json', 'object-detection.json', 'pm25-alarm.json']);
   });
 
-  it('has a dialog definition for every wayside node type, with its own icon and palette label', () => {
+  it('has a dialog definition for every wayside node type, with its own icon, colour, palette label and port labels', () => {
     expect(Object.keys(defs).sort()).toEqual(['wayside health', 'wayside in', 'wayside infer', 'wayside out', 'wayside write']);
     for (const [t, d] of Object.entries(defs)) {
       expect(d.icon).toBe(`${t.replace(' ', '-')}.svg`);
       expect(readFileSync(path.join(nodesDir, 'icons', d.icon!), 'utf8')).toMatch(/^<svg [^>]*viewBox="0 0 40 60"/);
       expect(d.paletteLabel!.length).toBeLessThanOrEqual(11);
+      // A label for every port (a string, or a function of the node's config).
+      if (d.inputs) expect(['string', 'function']).toContain(typeof d.inputLabels);
+      if (d.outputs) expect(['string', 'function']).toContain(typeof d.outputLabels);
     }
+    expect(new Set(Object.values(defs).map((d) => d.color)).size).toBe(5);
   });
 
   for (const file of examples) {

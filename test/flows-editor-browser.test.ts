@@ -162,6 +162,22 @@ describe('wayside nodes in the editor (Chromium)', () => {
     await expect.poll(() => nodeStatus(page, ids.in), { timeout: 20_000 }).toBe('no configured device matches "polx" (listening)');
     await expect.poll(() => nodeStatus(page, ids.health), { timeout: 20_000 }).toBe('pole-sim online');
     await screenshot(page, 'flows-editor-deployed');
+  });
+
+  it('wayside infer: refuses a threshold outside 0..1 and a bad model name', async () => {
+    const { page } = s;
+    ids.infer = await dragFromPalette(page, 'wayside infer', 200, 300);
+    await openDialog(page, ids.infer);
+    await typeInto(page, '#node-input-threshold', '1.5');
+    await expect.poll(() => invalid(page, '#node-input-threshold')).toBe(true);
+    expect(await invalidReason(page, '#node-input-threshold')).toBe('threshold: a number from 0 to 1, got "1.5"');
+    await typeInto(page, '#node-input-model', 'YOLO v8');
+    await expect.poll(() => invalid(page, '#node-input-model')).toBe(true);
+    expect(await invalidReason(page, '#node-input-model')).toBe('not a model name: "YOLO v8" (see "wayside models list")');
+    await page.click('#node-dialog-cancel');
+  });
+
+  it('had no console error, page error or failed request', () => {
     expect(unexpectedProblems(s.problems)).toEqual([]);
   });
 });
