@@ -68,7 +68,10 @@ export default function register(RED: RedApi): void {
     // A filter that matches nothing configured is most likely a typo: say so (it still listens,
     // for devices a flow emits itself or ones configured later).
     const mismatch = config.readings !== false || config.summaries === true || hasDevice || hasPoint ? filterMismatch(bridge.devices(), config.device, config.point) : undefined;
-    if (mismatch) {
+    if (config.readings === false && config.events !== true && config.summaries !== true) {
+      node.status({ fill: 'red', shape: 'ring', text: 'takes nothing: tick readings, events or summaries' });
+      node.warn('takes nothing: none of readings, events, summaries is ticked, so this node never sends');
+    } else if (mismatch) {
       node.status({ fill: 'yellow', shape: 'ring', text: `${mismatch} (listening)` });
       node.warn(`${mismatch}; configured devices: ${bridge.devices().map((d) => d.id).join(', ') || 'none'}`);
     } else {

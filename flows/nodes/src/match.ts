@@ -78,3 +78,15 @@ export function filterMismatch(devices: { id: string; points?: { name: string }[
   if (matched.some((d) => d.points!.some((p) => pm(p.name)))) return undefined;
   return any(device) ? `no configured point matches "${point!.trim()}"` : `no point "${point!.trim()}" on ${matched.length === 1 ? `"${matched[0].id}"` : 'the matching devices'}`;
 }
+
+/**
+ * A node's optional number setting: empty = `dflt`; a value that is not a number > 0 (flows
+ * deployed without the editor's validation) also gives `dflt`, and `warn` says so once.
+ */
+export function positiveSetting(raw: unknown, dflt: number, what: string, warn: (text: string) => void): number {
+  if (raw === undefined || raw === null || String(raw).trim() === '') return dflt;
+  const n = Number(raw);
+  if (Number.isFinite(n) && n > 0) return n;
+  warn(`${what}: expected a number more than 0, got ${JSON.stringify(raw)}; using the agent's default (${dflt})`);
+  return dflt;
+}

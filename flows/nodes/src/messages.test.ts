@@ -7,7 +7,7 @@ import { builtinDrivers } from '../../../drivers/index.ts';
 import { parseConfig } from '../../../runtime/config/index.ts';
 import { createDriverRegistry } from '../../../runtime/drivers.ts';
 import type { AgentHealth } from '../../../runtime/health.ts';
-import { filterMismatch } from './match.ts';
+import { filterMismatch, positiveSetting } from './match.ts';
 import { healthStatus } from './health.ts';
 import { writeErrorText, writeReason } from './write.ts';
 import { createSimDriver } from '../../../drivers/sim/index.ts';
@@ -77,5 +77,25 @@ describe('health node status', () => {
     expect(healthStatus(h({ devices }), 'pole')).toEqual({ fill: 'green', shape: 'dot', text: 'pole online' });
     expect(healthStatus(h({ devices }), 'meter')).toEqual({ fill: 'red', shape: 'ring', text: 'meter offline: timeout' });
     expect(healthStatus(h({ devices }), 'nope')).toEqual({ fill: 'red', shape: 'ring', text: 'unknown device "nope"' });
+  });
+});
+
+describe('number settings deployed without the editor', () => {
+  it('take the default for empty, and say so for zero, negative or not a number', () => {
+    const said: string[] = [];
+    const warn = (t: string) => said.push(t);
+    expect(positiveSetting('', 100, 'Max msgs/s (node config)', warn)).toBe(100);
+    expect(positiveSetting(undefined, 100, 'Max msgs/s (node config)', warn)).toBe(100);
+    expect(positiveSetting(25, 100, 'Max msgs/s (node config)', warn)).toBe(25);
+    expect(positiveSetting('2.5', 100, 'Max msgs/s (node config)', warn)).toBe(2.5);
+    expect(said).toEqual([]);
+    expect(positiveSetting('-1', 10, 'Timeout (node config)', warn)).toBe(10);
+    expect(positiveSetting(0, 100, 'Max msgs/s (node config)', warn)).toBe(100);
+    expect(positiveSetting('fast', 100, 'Max msgs/s (node config)', warn)).toBe(100);
+    expect(said).toEqual([
+      'Timeout (node config): expected a number more than 0, got "-1"; using the agent\'s default (10)',
+      'Max msgs/s (node config): expected a number more than 0, got 0; using the agent\'s default (100)',
+      'Max msgs/s (node config): expected a number more than 0, got "fast"; using the agent\'s default (100)',
+    ]);
   });
 });

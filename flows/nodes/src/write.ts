@@ -2,7 +2,7 @@
 // agent, the same path as the platform's `write` command. Success: the msg goes on with
 // msg.write = { device, point, value, ok: true, ms }. Failure: an error a catch node can handle,
 // with msg.write.ok = false and msg.write.code (unknown_device, not_writable, write_failed, ...).
-import { checkDevice, checkPoint, checkValue, pick } from './match.ts';
+import { checkDevice, checkPoint, checkValue, pick, positiveSetting } from './match.ts';
 import { bridgeOf, errorText, statusThrottle, type RedApi, type RedNode } from './red.ts';
 
 /**
@@ -42,7 +42,7 @@ export default function register(RED: RedApi): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const bridge = bridgeOf(RED);
-    const timeoutMs = Number(config.timeout) > 0 ? Number(config.timeout) * 1000 : bridge.limits.writeTimeoutMs;
+    const timeoutMs = positiveSetting(config.timeout, bridge.limits.writeTimeoutMs / 1000, 'Timeout (node config)', (t) => node.warn(t)) * 1000;
     const status = statusThrottle(node, bridge.clock);
     let inFlight = 0;
     let ok = 0;
