@@ -236,7 +236,8 @@
   /**
    * Device and point pickers in an open dialog: autocomplete on the fields (type, or press the
    * arrow button / the down key, to see the list) and a warning line under the point field.
-   * opts: { device: '#id', point: '#id' (optional), multi, writable, note, shown: fn -> bool }.
+   * opts: { device: '#id', point: '#id' (optional), multi (comma lists), patterns (filters),
+   * writable (a written point), note (added to an unknown-device warning) }.
    */
   function picker(opts) {
     var state = { devices: null, error: null };
@@ -246,8 +247,7 @@
 
     var update = function () {
       var text = '';
-      if (opts.shown && !opts.shown()) text = '';
-      else if (state.error) text = 'The device list is not available (' + state.error + '): names cannot be checked.';
+      if (state.error) text = 'The device list is not available (' + state.error + '): names cannot be checked.';
       else if (state.devices) text = warning(state.devices, $(opts.device).val(), opts.point ? $(opts.point).val() : '', opts);
       warn.find('span').text(text);
       warn.toggle(text !== '');
