@@ -12,6 +12,8 @@ import { login, nodeStatus, startEditorSession, unexpectedProblems, type EditorS
 const EXAMPLES = readdirSync(path.join(import.meta.dirname, '../flows/examples')).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, '')).sort();
 
 let s: EditorSession;
+// The editor can be slow on a loaded machine: wait generously for what it shows.
+const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 20_000 });
 beforeAll(async () => {
   s = await startEditorSession();
   await login(s);
@@ -29,7 +31,7 @@ describe('example flows in the editor (Chromium)', () => {
     await dialog.locator('#red-ui-clipboard-dialog-import-tabs a', { hasText: 'Examples' }).click();
     const tree = dialog.locator('#red-ui-clipboard-dialog-import-tab-examples');
     await tree.locator('.red-ui-treeList-label', { hasText: '@wayside/node-red-nodes' }).click();
-    await expect.poll(() => tree.innerText()).toContain('device-readings');
+    await poll(() => tree.innerText()).toContain('device-readings');
     // The tree: Examples > flows > node-red (Node-RED's own, folded) and @wayside/node-red-nodes (opened).
     const folders = ['Examples', 'flows', 'node-red', '@wayside/node-red-nodes'];
     const listed = (await tree.innerText()).split('\n').map((l) => l.trim()).filter((l) => l !== '' && !folders.includes(l)).sort();
@@ -42,19 +44,19 @@ describe('example flows in the editor (Chromium)', () => {
     // Node-RED places imported nodes under the mouse: a click drops them.
     await page.mouse.click(500, 300);
     await page.click('#red-ui-header-button-deploy');
-    await expect.poll(() => s.f.agent.health().flows?.nodes, { timeout: 20_000 }).toBe(2);
+    await poll(() => s.f.agent.health().flows?.nodes).toBe(2);
 
     // The debug sidebar (shown beside the workspace): readings of pole-sim, their point as the topic.
     const list = page.locator('.red-ui-debug-content-list');
-    await expect.poll(() => list.isVisible()).toBe(true);
-    await expect.poll(() => list.locator('.red-ui-debug-msg').count(), { timeout: 20_000 }).toBeGreaterThan(3);
+    await poll(() => list.isVisible()).toBe(true);
+    await poll(() => list.locator('.red-ui-debug-msg').count()).toBeGreaterThan(3);
     const text = await list.innerText();
     expect(text).toMatch(/pole-sim\/pm25/);
     expect(text).toMatch(/msg\.payload : number/);
     // On the imported tab: wayside in counts what it sent, the debug node shows the latest value.
     await page.locator('.red-ui-tab', { hasText: 'Readings:' }).click();
-    await expect.poll(() => nodeStatus(page, 'see.in'), { timeout: 20_000 }).toMatch(/^\d+ msgs$/);
-    await expect.poll(() => nodeStatus(page, 'see.debug'), { timeout: 20_000 }).toMatch(/^\d+(\.\d+)?$/);
+    await poll(() => nodeStatus(page, 'see.in')).toMatch(/^\d+ msgs$/);
+    await poll(() => nodeStatus(page, 'see.debug')).toMatch(/^\d+(\.\d+)?$/);
     await screenshot(page, 'flows-editor-example-deployed');
     expect(unexpectedProblems(s.problems)).toEqual([]);
   });

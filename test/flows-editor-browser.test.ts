@@ -11,6 +11,8 @@ import {
 } from './support/flows/editor-browser.ts';
 
 let s: EditorSession;
+// The editor can be slow on a loaded machine: wait generously for what it shows.
+const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 20_000 });
 const ids: Record<string, string> = {};
 const warningBox = () => s.page.locator('.wayside-warning');
 const warning = { isVisible: () => warningBox().isVisible(), innerText: async () => (await warningBox().innerText()).trim() };
@@ -52,7 +54,7 @@ describe('wayside nodes in the editor (Chromium)', () => {
     ids.in = await dragFromPalette(page, 'wayside in', 200, 100);
     await openDialog(page, ids.in);
     // Fields that do not apply are hidden: the event type only with events ticked.
-    await expect.poll(() => page.isVisible('#node-input-eventType')).toBe(false);
+    await poll(() => page.isVisible('#node-input-eventType')).toBe(false);
     await page.check('#node-input-events');
     expect(await page.isVisible('#node-input-eventType')).toBe(true);
     await page.uncheck('#node-input-events');
@@ -61,24 +63,24 @@ describe('wayside nodes in the editor (Chromium)', () => {
     expect(await page.inputValue('#node-input-device')).toBe('pole-sim');
     await pick(page, '#node-input-point', 'pm', 'pm25');
     expect(await page.inputValue('#node-input-point')).toBe('pm25');
-    await expect.poll(() => warning.isVisible()).toBe(false);
+    await poll(() => warning.isVisible()).toBe(false);
     await screenshot(page, 'flows-editor-in-picked');
 
     // A pattern that matches is fine; a typo is flagged with what is configured.
     await typeInto(page, '#node-input-device', 'pole-*');
-    await expect.poll(() => warning.isVisible()).toBe(false);
+    await poll(() => warning.isVisible()).toBe(false);
     await typeInto(page, '#node-input-device', 'polx');
-    await expect.poll(() => warning.innerText()).toBe('No configured device matches "polx". Configured: pole-sim, lamp.');
+    await poll(() => warning.innerText()).toBe('No configured device matches "polx". Configured: pole-sim, lamp.');
     await screenshot(page, 'flows-editor-in-unknown-device');
     await typeInto(page, '#node-input-device', 'pole-sim');
     await typeInto(page, '#node-input-point', 'tempx');
-    await expect.poll(() => warning.innerText()).toMatch(/^Device "pole-sim" has no point "tempx"\. Its points: pm25, temperature, /);
+    await poll(() => warning.innerText()).toMatch(/^Device "pole-sim" has no point "tempx"\. Its points: pm25, temperature, /);
 
     // Nothing ticked: the node would send nothing.
     await page.uncheck('#node-input-readings');
-    await expect.poll(() => invalid(page, '#node-input-readings')).toBe(true);
+    await poll(() => invalid(page, '#node-input-readings')).toBe(true);
     await page.check('#node-input-readings');
-    await expect.poll(() => invalid(page, '#node-input-readings')).toBe(false);
+    await poll(() => invalid(page, '#node-input-readings')).toBe(false);
 
     // Left with a device that is not configured: the deployed node says so (below).
     await typeInto(page, '#node-input-device', 'polx');
@@ -93,26 +95,26 @@ describe('wayside nodes in the editor (Chromium)', () => {
     // The arrow opens the list like a drop-down: every configured device, with its driver.
     await page.click('#node-input-device + .wayside-pick');
     const listed = page.locator('.red-ui-autoComplete-container .red-ui-autoComplete-completion');
-    await expect.poll(() => listed.allInnerTexts()).toEqual(['pole-sim', 'lamp']);
+    await poll(() => listed.allInnerTexts()).toEqual(['pole-sim', 'lamp']);
     await listed.filter({ hasText: /^pole-sim$/ }).click();
     await page.click('#node-input-point + .wayside-pick');
-    await expect.poll(() => listed.allInnerTexts()).toEqual(['lamp_level']);
+    await poll(() => listed.allInnerTexts()).toEqual(['lamp_level']);
     expect(await page.locator('.red-ui-autoComplete-container').innerText()).toContain('% · number · 0..100 · writable');
     await screenshot(page, 'flows-editor-write-points');
     await listed.first().click();
     expect(await page.inputValue('#node-input-point')).toBe('lamp_level');
 
     await typeInto(page, '#node-input-point', 'pm25');
-    await expect.poll(() => warning.innerText()).toBe('Point "pm25" of "pole-sim" is not writable. Writable: lamp_level.');
+    await poll(() => warning.innerText()).toBe('Point "pm25" of "pole-sim" is not writable. Writable: lamp_level.');
     await typeInto(page, '#node-input-point', 'lamp_level');
-    await expect.poll(() => warning.isVisible()).toBe(false);
+    await poll(() => warning.isVisible()).toBe(false);
 
     await typeInto(page, '#node-input-timeout', '-1');
-    await expect.poll(() => invalid(page, '#node-input-timeout')).toBe(true);
+    await poll(() => invalid(page, '#node-input-timeout')).toBe(true);
     expect(await invalidReason(page, '#node-input-timeout')).toBe('Timeout must be more than 0 (empty = the agent\'s default), got -1');
     await screenshot(page, 'flows-editor-write-bad-timeout');
     await typeInto(page, '#node-input-timeout', '5');
-    await expect.poll(() => invalid(page, '#node-input-timeout')).toBe(false);
+    await poll(() => invalid(page, '#node-input-timeout')).toBe(false);
     await done();
   });
 
@@ -121,25 +123,25 @@ describe('wayside nodes in the editor (Chromium)', () => {
     ids.out = await dragFromPalette(page, 'wayside out', 450, 100);
     await openDialog(page, ids.out);
     await page.selectOption('#node-input-kind', 'reading');
-    await expect.poll(() => page.isVisible('#node-input-eventType')).toBe(false);
+    await poll(() => page.isVisible('#node-input-eventType')).toBe(false);
     expect(await page.isVisible('#node-input-severity')).toBe(false);
     expect(await page.isVisible('#node-input-unit')).toBe(true);
     await page.selectOption('#node-input-kind', 'event');
-    await expect.poll(() => page.isVisible('#node-input-eventType')).toBe(true);
+    await poll(() => page.isVisible('#node-input-eventType')).toBe(true);
     expect(await page.isVisible('#node-input-unit')).toBe(false);
-    await expect.poll(() => invalid(page, '#node-input-eventType')).toBe(true);
+    await poll(() => invalid(page, '#node-input-eventType')).toBe(true);
     expect(await invalidReason(page, '#node-input-eventType')).toMatch(/^an event needs a type/);
     await typeInto(page, '#node-input-eventType', 'device.fault');
     expect(await invalidReason(page, '#node-input-eventType')).toMatch(/agent's own namespace "device\."/);
     await typeInto(page, '#node-input-eventType', 'air.pm25_high');
-    await expect.poll(() => invalid(page, '#node-input-eventType')).toBe(false);
+    await poll(() => invalid(page, '#node-input-eventType')).toBe(false);
 
     await typeInto(page, '#node-input-rate', '0');
-    await expect.poll(() => invalid(page, '#node-input-rate')).toBe(true);
+    await poll(() => invalid(page, '#node-input-rate')).toBe(true);
     expect(await invalidReason(page, '#node-input-rate')).toBe('Max msgs/s must be more than 0 (empty = the agent\'s default), got 0');
     await screenshot(page, 'flows-editor-out-bad-rate');
     await typeInto(page, '#node-input-rate', '20');
-    await expect.poll(() => invalid(page, '#node-input-rate')).toBe(false);
+    await poll(() => invalid(page, '#node-input-rate')).toBe(false);
     await pick(page, '#node-input-device', 'po', 'pole-sim');
     await done();
   });
@@ -149,18 +151,18 @@ describe('wayside nodes in the editor (Chromium)', () => {
     ids.health = await dragFromPalette(page, 'wayside health', 450, 200);
     await openDialog(page, ids.health);
     await typeInto(page, '#node-input-device', 'lamb');
-    await expect.poll(() => warning.innerText()).toBe('No configured device is called "lamb". Configured: pole-sim, lamp.');
+    await poll(() => warning.innerText()).toBe('No configured device is called "lamb". Configured: pole-sim, lamp.');
     await pick(page, '#node-input-device', 'pole', 'pole-sim');
-    await expect.poll(() => warning.isVisible()).toBe(false);
+    await poll(() => warning.isVisible()).toBe(false);
     await done();
   });
 
   it('deploys: wayside in warns at run time, the health node shows the device state', async () => {
     const { page } = s;
     await page.click('#red-ui-header-button-deploy');
-    await expect.poll(() => s.f.agent.health().flows?.nodes, { timeout: 20_000 }).toBe(4);
-    await expect.poll(() => nodeStatus(page, ids.in), { timeout: 20_000 }).toBe('no configured device matches "polx" (listening)');
-    await expect.poll(() => nodeStatus(page, ids.health), { timeout: 20_000 }).toBe('pole-sim online');
+    await poll(() => s.f.agent.health().flows?.nodes).toBe(4);
+    await poll(() => nodeStatus(page, ids.in)).toBe('no configured device matches "polx" (listening)');
+    await poll(() => nodeStatus(page, ids.health)).toBe('pole-sim online');
     await screenshot(page, 'flows-editor-deployed');
   });
 
@@ -169,10 +171,10 @@ describe('wayside nodes in the editor (Chromium)', () => {
     ids.infer = await dragFromPalette(page, 'wayside infer', 200, 300);
     await openDialog(page, ids.infer);
     await typeInto(page, '#node-input-threshold', '1.5');
-    await expect.poll(() => invalid(page, '#node-input-threshold')).toBe(true);
+    await poll(() => invalid(page, '#node-input-threshold')).toBe(true);
     expect(await invalidReason(page, '#node-input-threshold')).toBe('threshold: a number from 0 to 1, got "1.5"');
     await typeInto(page, '#node-input-model', 'YOLO v8');
-    await expect.poll(() => invalid(page, '#node-input-model')).toBe(true);
+    await poll(() => invalid(page, '#node-input-model')).toBe(true);
     expect(await invalidReason(page, '#node-input-model')).toBe('not a model name: "YOLO v8" (see "wayside models list")');
     await page.click('#node-dialog-cancel');
   });

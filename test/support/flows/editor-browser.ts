@@ -93,6 +93,13 @@ export async function dragFromPalette(page: Page, type: string, x: number, y: nu
 export async function openDialog(page: Page, id: string): Promise<void> {
   await page.locator(`[id="${id}"] .red-ui-flow-node`).dblclick();
   await page.waitForSelector('#node-dialog-ok', { state: 'visible' });
+  // The buttons show before the form is ready: wait until Node-RED has bound its validation to
+  // the fields (every wayside node has a name field), so typing is checked as a person's is.
+  await page.waitForFunction(() => {
+    const g = globalThis as unknown as { $: { _data(el: unknown, what: string): { keyup?: unknown } | undefined }; document: { querySelector(s: string): unknown } };
+    const el = g.document.querySelector('#node-input-name');
+    return !!el && !!g.$._data(el, 'events')?.keyup;
+  });
 }
 
 /** Types `text` into a picker field and clicks the completion labelled `choice`. */
