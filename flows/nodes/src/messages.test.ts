@@ -23,11 +23,13 @@ describe('write errors', () => {
     const simError = await sim.write!('temperature', 5).catch((e: Error) => e.message);
     expect(simError).toBe('sim device "pole" point "temperature": not writable (writable: lamp_level)');
     const wrapped = `device "pole" point "temperature": ${simError}`; // drivers/service.ts's write_failed
-    expect(writeErrorText('pole', 'temperature', 5, wrapped)).toBe('write 5 to pole/temperature failed: not writable (writable: lamp_level)');
-    const unknown = await devices.write('polx', 'lamp_level', 5).catch((e: Error) => e.message);
-    expect(writeReason('polx', 'lamp_level', unknown as string)).toBe('unknown device');
-    expect(writeErrorText('pole', 'lamp_level', 150, 'device "pole" point "lamp_level": sim device "pole" point "lamp_level": needs a number 0..100, got 150'))
-      .toBe('write 150 to pole/lamp_level failed: needs a number 0..100, got 150');
+    expect(writeErrorText('pole', 'temperature', 5, writeReason('pole', 'temperature', wrapped))).toBe('write 5 to pole/temperature failed: not writable (writable: lamp_level)');
+    const unknown = (await devices.write('polx', 'lamp_level', 5).then(() => undefined, (e: unknown) => e)) as Error & { code: string };
+    expect(writeReason('polx', 'lamp_level', unknown.message)).toBe('unknown device');
+    expect(writeReason('polx', 'lamp_level', unknown.message, { code: unknown.code, configured: ['pole', 'lamp'] })).toBe('unknown device (configured: pole, lamp)');
+    expect(writeReason('polx', 'lamp_level', unknown.message, { code: unknown.code, configured: [] })).toBe('unknown device (configured: none)');
+    const wide = 'device "pole" point "lamp_level": sim device "pole" point "lamp_level": needs a number 0..100, got 150';
+    expect(writeErrorText('pole', 'lamp_level', 150, writeReason('pole', 'lamp_level', wide))).toBe('write 150 to pole/lamp_level failed: needs a number 0..100, got 150');
   });
 
   it('keep what is not a repetition', () => {

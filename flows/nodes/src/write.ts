@@ -8,9 +8,9 @@ import { bridgeOf, errorText, statusThrottle, type RedApi, type RedNode } from '
 /**
  * The reason of a failed write without the device and point it names: the devices service and
  * the drivers each put `device "x" point "y": ` in front (`sim device "pole" point "level": ...`),
- * and the node's message names them once itself.
+ * and the node's message names them once itself. An unknown device lists the configured ones.
  */
-export function writeReason(device: string, point: string, message: string): string {
+export function writeReason(device: string, point: string, message: string, opts: { code?: unknown; configured?: string[] } = {}): string {
   const q = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const d = `"${q(device)}"`;
   const p = `"${q(point)}"`;
@@ -21,12 +21,14 @@ export function writeReason(device: string, point: string, message: string): str
     .replace(new RegExp(`^unknown device ${d}`), 'unknown device')
     .replace(new RegExp(`^(?:[\\w-]+ )?device ${d}\\s+`), 'device ')
     .replace(new RegExp(`^point ${p}\\s+`), 'point ');
-  return reason || 'no reason given';
+  if (!reason) reason = 'no reason given';
+  if (opts.code === 'unknown_device' && opts.configured) reason += ` (configured: ${opts.configured.join(', ') || 'none'})`;
+  return reason;
 }
 
-/** `write 5 to pole/temperature failed: not writable (writable: lamp_level)`. */
-export function writeErrorText(device: string, point: string, value: unknown, message: string): string {
-  return `write ${JSON.stringify(value)} to ${device}/${point} failed: ${writeReason(device, point, message)}`;
+/** The node's error: `write 5 to pole/temperature failed: not writable (writable: lamp_level)`. */
+export function writeErrorText(device: string, point: string, value: unknown, reason: string): string {
+  return `write ${JSON.stringify(value)} to ${device}/${point} failed: ${reason}`;
 }
 
 interface WriteConfig {
@@ -81,11 +83,10 @@ export default function register(RED: RedApi): void {
           failed++;
           bridge.stats.writeErrors++;
           const code = (err as { code?: unknown }).code;
-          let reason = writeReason(device, point, errorText(err));
-          if (code === 'unknown_device') reason += ` (configured: ${bridge.devices().map((d) => d.id).join(', ') || 'none'})`;
+          const reason = writeReason(device, point, errorText(err), { code, configured: bridge.devices().map((d) => d.id) });
           msg.write = { device, point, value, ok: false, code: typeof code === 'string' ? code : 'write_failed', error: reason };
           status({ fill: 'red', shape: 'ring', text: `${failed} failed, ${ok} ok` });
-          done(new Error(`write ${JSON.stringify(value)} to ${device}/${point} failed: ${reason}`));
+          done(new Error(writeErrorText(device, point, value, reason)));
         })
         .finally(() => {
           clearTimeout(timer);
