@@ -121,7 +121,8 @@ describe('flows host', () => {
     emit('w', 5);
     const caught = await waitFor(() => readings.find((x) => x.point === 'caught'), 'caught write error');
     // Node-RED puts the error's toString() in msg.error.message.
-    expect(caught.value).toBe('unknown_device: Error: write nowhere/level = 5 failed: unknown device "nowhere"');
+    // Device, point and reason once each.
+    expect(caught.value).toBe('unknown_device: Error: write 5 to nowhere/level failed: unknown device (configured: none)');
     expect(host.health().writeErrors).toBe(1);
   });
 

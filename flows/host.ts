@@ -13,7 +13,7 @@ import { clockIds } from '../runtime/ids.ts';
 import type { Bus, Clock, Log } from '../runtime/types.ts';
 import { loginGuard, plainBeyondLoopback } from './login.ts';
 import { createPointCap } from './points.ts';
-import type { FlowStats, InferFn, WaysideBridge } from './nodes/src/red.ts';
+import type { CatalogDevice, FlowStats, InferFn, WaysideBridge } from './nodes/src/red.ts';
 import { buildSettings, createLogSink, credentialSecret, FLOW_FILE, FlowsError, noteNodeError, type LogTracker } from './settings.ts';
 import { countFlows, validateFlows } from './validate.ts';
 
@@ -34,6 +34,8 @@ export interface FlowsDeps {
   newId?: () => string;
   /** The configured devices and the points they are known to have (for the per-device point cap). */
   devices?: () => { id: string; points?: string[] }[];
+  /** The configured devices as the birth message describes them (editor pickers); default none. */
+  catalog?: () => CatalogDevice[];
   /** defaults.maxPointsPerDevice. */
   maxPointsPerDevice?: number;
 }
@@ -140,7 +142,7 @@ export async function startFlows(cfg: FlowsConfig, deps: FlowsDeps): Promise<Flo
   const points = createPointCap({ max: deps.maxPointsPerDevice ?? 256, devices: deps.devices?.() ?? [], log, mono: () => deps.clock.mono() });
   const bridge: WaysideBridge = {
     bus: deps.bus, clock: deps.clock, log, newId: deps.newId ?? clockIds(deps.clock), write: deps.write, infer: deps.infer,
-    health: deps.health as WaysideBridge['health'], stats, points, fromFlows: new WeakSet(), limits: FLOW_LIMITS,
+    health: deps.health as WaysideBridge['health'], devices: deps.catalog ?? (() => []), stats, points, fromFlows: new WeakSet(), limits: FLOW_LIMITS,
   };
   const tracker: LogTracker = { nodeErrors: 0, runtimeErrors: 0, suppressed: 0 };
   const state: { state: FlowsHealth['state']; error?: string; flows: number; nodes: number; unknown: string[]; rev?: string } = { state: 'running', flows: 0, nodes: 0, unknown: [] };

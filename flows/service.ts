@@ -4,15 +4,19 @@
 // this service's health section; the agent runs on without flows.
 import type { Service, ServiceCtx, ServiceHealth } from '../runtime/service.ts';
 import type { FlowsHealth, FlowsHost } from './host.ts';
-import type { InferFn } from './nodes/src/red.ts';
+import type { PointInfo } from '../runtime/drivers.ts';
+import type { CatalogDevice, InferFn } from './nodes/src/red.ts';
 
 export interface FlowsServiceDeps {
   /** Writes a device point through its driver (`wayside write` nodes). */
   write(device: string, point: string, value: unknown): Promise<unknown>;
   /** Detections on an encoded image: the models service's inferImage (`wayside infer` nodes); absent = no models service. */
   infer?: InferFn;
-  /** The devices and the points their drivers know (seed the per-device point cap). */
-  devices?(): { id: string; points?: (string | { name: string })[] }[];
+  /**
+   * The devices and the points their drivers know (the devices service's list(), as in the birth
+   * message): seeds the per-device point cap and feeds the editor's device and point pickers.
+   */
+  devices?(): { id: string; driver?: string; points?: (string | PointInfo)[] }[];
 }
 
 /** What the flows section shows when Node-RED did not start (or was never wanted: undefined). */
@@ -60,6 +64,7 @@ export function createFlowsService(deps: FlowsServiceDeps): FlowsService {
           http: ctx.http, stateDir, log: ctx.log, bus: ctx.bus, clock: ctx.clock,
           write: deps.write, infer: deps.infer, health: ctx.health, newId: ctx.newId,
           devices: () => knownPoints(ctx, deps),
+          catalog: () => catalogOf(deps),
           maxPointsPerDevice: ctx.config.defaults.maxPointsPerDevice,
         });
       } catch (err) {
@@ -89,4 +94,13 @@ export function createFlowsService(deps: FlowsServiceDeps): FlowsService {
 function knownPoints(ctx: ServiceCtx, deps: FlowsServiceDeps): { id: string; points: string[] }[] {
   const fromDrivers = new Map((deps.devices?.() ?? []).map((d) => [d.id, (d.points ?? []).map((p) => (typeof p === 'string' ? p : p.name))]));
   return ctx.config.devices.map((d) => ({ id: d.id, points: [...new Set([...(fromDrivers.get(d.id) ?? []), ...Object.keys(d.perPoint)])] }));
+}
+
+/** The devices as the birth message describes them; a bare point name becomes `{ name }`. */
+function catalogOf(deps: FlowsServiceDeps): CatalogDevice[] {
+  return (deps.devices?.() ?? []).map((d) => ({
+    id: d.id,
+    ...(d.driver ? { driver: d.driver } : {}),
+    ...(d.points ? { points: d.points.map((p) => (typeof p === 'string' ? { name: p } : { ...p })) } : {}),
+  }));
 }

@@ -68,7 +68,7 @@ describe('flows in the agent', () => {
     // The sim refuses 150 %: the write fails, the flow goes on.
     a.panels.get('meter')!.emit('lamp_cmd', 150);
     await waitFor(() => a.agent.health().flows?.writeErrors === 1, 'a failed write');
-    expect(a.agent.health().flows?.lastError).toMatch(/write pole-sim\/lamp_level = 150 failed: .*needs a number 0\.\.100/);
+    expect(a.agent.health().flows?.lastError).toMatch(/write 150 to pole-sim\/lamp_level failed: needs a number 0\.\.100, got 150$/);
 
     // Restart on the same state: the same flows run again.
     await a.agent.stop();

@@ -3,7 +3,7 @@
 // event   -> payload = the event, topic = event type, msg.event = the event
 // summary -> payload = the summary, topic = "device/point", msg.summary = the summary
 import type { Reading, Summary, WaysideEvent } from '../../../runtime/types.ts';
-import { wildcard } from './match.ts';
+import { filterMismatch, wildcard } from './match.ts';
 import { bridgeOf, statusThrottle, type RedApi, type RedNode } from './red.ts';
 
 interface InConfig {
@@ -65,7 +65,18 @@ export default function register(RED: RedApi): void {
         deliver({ payload: summary, topic: `${s.device}/${s.point}`, summary });
       });
     }
-    node.status({ fill: 'grey', shape: 'ring', text: 'listening' });
+    // A filter that matches nothing configured is most likely a typo: say so (it still listens,
+    // for devices a flow emits itself or ones configured later).
+    const mismatch = config.readings !== false || config.summaries === true || hasDevice || hasPoint ? filterMismatch(bridge.devices(), config.device, config.point) : undefined;
+    if (config.readings === false && config.events !== true && config.summaries !== true) {
+      node.status({ fill: 'red', shape: 'ring', text: 'takes nothing: tick readings, events or summaries' });
+      node.warn('takes nothing: none of readings, events, summaries is ticked, so this node never sends');
+    } else if (mismatch) {
+      node.status({ fill: 'yellow', shape: 'ring', text: `${mismatch} (listening)` });
+      node.warn(`${mismatch}; configured devices: ${bridge.devices().map((d) => d.id).join(', ') || 'none'}`);
+    } else {
+      node.status({ fill: 'grey', shape: 'ring', text: 'listening' });
+    }
     node.on('close', (_removed, done) => {
       bridge.bus.off(owner);
       done();

@@ -64,3 +64,29 @@ export function checkPoint(field: string, v: unknown): string {
 export function pick(configured: unknown, fromMsg: unknown): unknown {
   return typeof configured === 'string' && configured.trim() !== '' ? configured.trim() : fromMsg;
 }
+
+/**
+ * Why a `wayside in` filter can match nothing the gateway has configured, for the node's status
+ * (undefined: it can match). Devices whose driver cannot tell its points accept any point name.
+ */
+export function filterMismatch(devices: { id: string; points?: { name: string }[] }[], device: string | undefined, point: string | undefined): string | undefined {
+  const any = (p: string | undefined) => (p ?? '').trim() === '' || (p ?? '').trim() === '*';
+  const matched = devices.filter((d) => wildcard(device)(d.id));
+  if (!any(device) && matched.length === 0) return `no configured device matches "${device!.trim()}"`;
+  if (any(point) || matched.length === 0 || matched.some((d) => !d.points)) return undefined;
+  const pm = wildcard(point);
+  if (matched.some((d) => d.points!.some((p) => pm(p.name)))) return undefined;
+  return any(device) ? `no configured point matches "${point!.trim()}"` : `no point "${point!.trim()}" on ${matched.length === 1 ? `"${matched[0].id}"` : 'the matching devices'}`;
+}
+
+/**
+ * A node's optional number setting: empty = `dflt`; a value that is not a number > 0 (flows
+ * deployed without the editor's validation) also gives `dflt`, and `warn` says so once.
+ */
+export function positiveSetting(raw: unknown, dflt: number, what: string, warn: (text: string) => void): number {
+  if (raw === undefined || raw === null || String(raw).trim() === '') return dflt;
+  const n = Number(raw);
+  if (Number.isFinite(n) && n > 0) return n;
+  warn(`${what}: expected a number more than 0, got ${JSON.stringify(raw)}; using the agent's default (${dflt})`);
+  return dflt;
+}

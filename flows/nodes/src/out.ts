@@ -3,7 +3,7 @@
 // node (token bucket): a flow that floods is cut off here, its drops counted in health.
 import type { Reading, WaysideEvent } from '../../../runtime/types.ts';
 import { isAgentEventType } from '../../../runtime/uplink/protocol.ts';
-import { bad, checkDevice, checkPoint, checkValue, EVENT_TYPE_RE, pick, QUALITIES, SEVERITIES } from './match.ts';
+import { bad, checkDevice, checkPoint, checkValue, EVENT_TYPE_RE, pick, positiveSetting, QUALITIES, SEVERITIES } from './match.ts';
 import { bridgeOf, statusThrottle, type Msg, type RedApi, type RedNode, type WaysideBridge } from './red.ts';
 
 interface OutConfig {
@@ -28,8 +28,8 @@ export default function register(RED: RedApi): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const bridge = bridgeOf(RED);
-    const rate = Number(config.rate) > 0 ? Number(config.rate) : bridge.limits.outRatePerS;
-    const tsWindowMs = (Number(config.tsWindow) > 0 ? Number(config.tsWindow) : bridge.limits.tsWindowS) * 1000;
+    const rate = positiveSetting(config.rate, bridge.limits.outRatePerS, 'Max msgs/s (node config)', (t) => node.warn(t));
+    const tsWindowMs = positiveSetting(config.tsWindow, bridge.limits.tsWindowS, 'msg.ts window (node config)', (t) => node.warn(t)) * 1000;
     const status = statusThrottle(node, bridge.clock);
     let tokens = rate;
     let refilled = bridge.clock.mono();

@@ -3,6 +3,7 @@
 import type { AgentHealth } from '../../../runtime/health.ts';
 import type { Bus, Clock, Log } from '../../../runtime/types.ts';
 import type { Detection } from '../../../models/types.ts';
+import type { PointInfo } from '../../../runtime/drivers.ts';
 import type { PointCap } from '../../points.ts';
 
 export type Msg = Record<string, unknown> & { payload?: unknown; topic?: unknown; _msgid?: string };
@@ -24,12 +25,30 @@ export interface RedNode {
 
 export type NodeConstructor<C> = (this: RedNode, config: C) => void;
 
+/** The slice of express the admin endpoint uses. */
+export interface AdminRequest { user?: { username?: string } }
+export interface AdminResponse { json(body: unknown): void; status(code: number): AdminResponse }
+export type AdminHandler = (req: AdminRequest, res: AdminResponse, next: (err?: unknown) => void) => void;
+
 export interface RedApi {
   nodes: {
     createNode(node: RedNode, config: object): void;
     registerType<C>(type: string, ctor: NodeConstructor<C>, opts?: object): void;
   };
   settings: { wayside?: WaysideBridge };
+  /** The editor's admin app (behind its login); present in nodes and plugins. */
+  httpAdmin?: { get(path: string, ...handlers: AdminHandler[]): void };
+  auth?: { needsPermission(permission: string): AdminHandler };
+}
+
+/**
+ * One configured device as the birth message describes it (the devices service's list()):
+ * its points with type, unit, range and writability; no points = the driver cannot tell.
+ */
+export interface CatalogDevice {
+  id: string;
+  driver?: string;
+  points?: (Pick<PointInfo, 'name'> & Partial<PointInfo>)[];
 }
 
 /** Counters shown in the agent's health (flows section). */
@@ -60,6 +79,8 @@ export interface WaysideBridge {
   /** Detections on an encoded image (the models service); absent when it does not run. */
   infer?: InferFn;
   health(): AgentHealth;
+  /** The configured devices and their points, now (the editor's pickers, `wayside in`'s filter check). */
+  devices(): CatalogDevice[];
   stats: FlowStats;
   /** Bus messages emitted by `wayside out`: `wayside in` skips them unless told otherwise (loops). */
   fromFlows: WeakSet<object>;
