@@ -121,6 +121,8 @@ describe('LED screen example with a real Modbus TCP screen', () => {
     air.emit('pm25', 37.2);
     air.emit('noise_db', 64.9);
     await waitFor(() => screen.holding.get(0) === 37 && screen.holding.get(1) === 65, 'registers 0 and 1 = 37, 65');
+    // The counter goes up when the write's reply arrives, a moment after the register changed.
+    await waitFor(() => (f.agent.health().flows as { writes?: number }).writes === 2, 'two writes counted');
     expect(f.agent.health().flows).toMatchObject({ writes: 2, writeErrors: 0 });
   });
 });
