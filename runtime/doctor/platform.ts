@@ -42,7 +42,11 @@ export function probePayload(gateway: string): string {
 export function connackProblem(code: number, v: 4 | 5, user: string | undefined): { detail: string; hint: string } {
   const who = user ? `user "${user}"` : 'an anonymous client (no uplink.username)';
   const creds = { detail: `the broker refused the user name or password of ${who}`, hint: 'check uplink.username and uplink.password (or the env/file it names); the platform may have changed the password' };
-  const denied = { detail: `the broker does not let ${who} connect (not authorized)`, hint: 'the account exists but may not connect: ask the platform to allow it (or to accept this client certificate)' };
+  // mosquitto (and others) answer a wrong password with "not authorized" too: say both.
+  const denied = {
+    detail: `the broker refused the login of ${who}: a wrong user name or password, or an account that may not connect`,
+    hint: 'check uplink.username and uplink.password (or the env/file it names) against the platform\'s; if they are right, ask the platform to let the account (or its client certificate) connect',
+  };
   if (v === 4) {
     switch (code) {
       case 1: return { detail: 'the broker does not speak MQTT 3.1.1 (return code 1)', hint: 'set uplink.protocolVersion: 5' };

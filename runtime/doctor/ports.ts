@@ -45,7 +45,10 @@ export function checkPort(path: string, devices: string[], deps: PortCheckDeps):
   if (!st.isCharacterDevice()) {
     return { status: 'fail', blocked: true, detail: `${path} is not a serial device (${kind(st)}; ${users})`, hint: 'the config must name a serial device node, like /dev/ttyUSB0 or /dev/serial/by-id/...' };
   }
-  const holders = (deps.holders ?? portHolders)(path);
+  // The process that made a virtual port (socat, a serial-over-network bridge) holds its pty
+  // master and usually the slave as well: it is the device's side, not a competitor.
+  const providers = new Set(providersOf(path));
+  const holders = (deps.holders ?? portHolders)(path).filter((h) => !providers.has(h.pid));
   const ours = holders.find((h) => deps.agentPids.includes(h.pid));
   const others = holders.filter((h) => !deps.agentPids.includes(h.pid));
   if (others.length) {
@@ -84,6 +87,42 @@ export function checkPort(path: string, devices: string[], deps: PortCheckDeps):
     return { status: 'fail', blocked: true, detail: `${path} cannot be opened: ${errorText(err)} (${users})`, hint: 'look at `dmesg | tail` for the adapter' };
   }
   return { status: 'pass', blocked: false, detail: `${path} is present, opens read-write and no other process holds it (${users})` };
+}
+
+/** Pids holding the master side of the pty `path` resolves to (/proc/<pid>/fdinfo tty-index), else []. */
+export function providersOf(path: string): number[] {
+  let index: string | undefined;
+  try {
+    index = /^\/dev\/pts\/(\d+)$/.exec(fs.realpathSync(path))?.[1];
+  } catch {
+    return [];
+  }
+  if (index === undefined) return [];
+  const out: number[] = [];
+  let pids: string[] = [];
+  try {
+    pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return [];
+  }
+  for (const p of pids) {
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${p}/fd`);
+    } catch {
+      continue;
+    }
+    const masters = fds.some((fd) => {
+      try {
+        if (!/^\/dev\/(pts\/)?ptmx$/.test(fs.readlinkSync(`/proc/${p}/fd/${fd}`))) return false;
+        return new RegExp(`^tty-index:\\s*${index}$`, 'm').test(fs.readFileSync(`/proc/${p}/fdinfo/${fd}`, 'utf8'));
+      } catch {
+        return false;
+      }
+    });
+    if (masters) out.push(Number(p));
+  }
+  return out;
 }
 
 function holderHint(h: PortHolder, path: string): string {
