@@ -160,7 +160,6 @@ describe('wayside doctor', () => {
       doctor(expiredTls, { json: true }), doctor(permission, { uid: NOBODY }),
     ]);
 
-    if (process.env.DOCTOR_DUMP) writeFileSync(process.env.DOCTOR_DUMP, [d, p, a, t, n].map((x) => x.out).join("\n"));
     // Devices and a dead broker.
     const dr = report(d);
     expect(d.code, d.err).toBe(2);

@@ -79,7 +79,7 @@ export function certDates(cert: X509Certificate, now: number, whose: string): Ou
   const to = new Date(cert.validTo);
   const from = new Date(cert.validFrom);
   if (to.getTime() < now) {
-    return { status: 'fail', detail: `${whose} expired on ${day(to)} (${-daysUntil(to, now)} days ago)`, hint: `${whose} must be renewed; if it is not that old, the gateway clock is wrong: see the clock check` };
+    return { status: 'fail', detail: `${whose} expired on ${day(to)} (${Math.floor((now - to.getTime()) / DAY)} days ago)`, hint: `${whose} must be renewed; if it is not that old, the gateway clock is wrong: see the clock check` };
   }
   if (from.getTime() > now) {
     return { status: 'fail', detail: `${whose} is not valid before ${day(from)}`, hint: 'the gateway clock is probably behind: see the clock check' };
