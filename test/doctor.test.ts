@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestPki } from './helpers/certs.ts';
-import { freePort, startMosquitto, type Mosquitto } from './helpers/mosquitto.ts';
+import { freePort, startMosquitto, subscribeCollector, type Mosquitto } from './helpers/mosquitto.ts';
 import { startPtyPair, type PtyPair } from './helpers/socat.ts';
 import { waitFor } from './helpers/wait.ts';
 import { createImage, startRtuSim, type RtuSim } from './support/modbus/sim.ts';
@@ -19,6 +19,7 @@ import { serverCertWithDates } from './support/doctor/pki.ts';
 import { spawnAgent, type AgentProcess } from './helpers/agent-process.ts';
 import { portHolders } from '../runtime/ports.ts';
 import type { DoctorReport } from '../runtime/doctor/index.ts';
+import { connectFleet, generatePlatformKey } from '../provisioning/fleet/index.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const NOBODY = 65534;
@@ -94,11 +95,12 @@ beforeAll(async () => {
   const acl = [
     'user gw-ok', 'topic write wayside/v1/gw-ok/state', 'topic write wayside/v1/gw-ok/up/+', 'topic write wayside/v1/gw-ok/res/#', 'topic read wayside/v1/gw-ok/cmd/#',
     'user gw-acl', 'topic write wayside/v1/gw-acl/up/+', 'topic read wayside/v1/gw-acl/cmd/#',
+    'user platform', 'topic read wayside/v1/#', 'topic write wayside/v1/+/cmd/#',
   ];
   writeFileSync(path.join(dir, 'acl'), acl.join('\n') + '\n');
   validTlsPort = await freePort();
   broker = await startMosquitto({
-    users: { 'gw-ok': 'right-pass', 'gw-pass': 'right-pass', 'gw-acl': 'right-pass', 'gw-tls': 'right-pass' },
+    users: { platform: 'platform-pass', 'gw-ok': 'right-pass', 'gw-pass': 'right-pass', 'gw-acl': 'right-pass', 'gw-tls': 'right-pass' },
     tls: { caFile: pki.caFile, certFile: expired.cert, keyFile: expired.key },
     extraConf: [
       `acl_file ${path.join(dir, 'acl')}`,
@@ -236,7 +238,29 @@ describe('wayside doctor', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
 
-    const [j, text] = [await doctor(config, { json: true }), await doctor(config)];
+    // The platform's side: the fleet tool and a plain subscriber of the state topic.
+    const platform = { username: 'platform', password: 'platform-pass' };
+    const fleet = await connectFleet({ url: broker.url, key: generatePlatformKey(path.join(dir, 'platform.key')), ...platform });
+    const states = await subscribeCollector(broker.url, 'wayside/v1/gw-ok/state', platform);
+    let j: Run;
+    let text: Run;
+    try {
+      await fleet.ready();
+      await waitFor(() => fleet.gateways().find((g) => g.id === 'gw-ok')?.online, 'the fleet to see gw-ok online');
+      [j, text] = [await doctor(config, { json: true }), await doctor(config)];
+      // The probe went out once per run, not retained; the retained state is still the agent's
+      // birth, and the fleet tool still shows the gateway online.
+      await states.waitUntil((m) => m.filter((x) => x.payload?.probe === 'doctor').length === 2);
+      expect(states.messages.filter((x) => x.payload?.probe === 'doctor').map((x) => [x.retain, x.payload.gateway])).toEqual([[false, 'gw-ok'], [false, 'gw-ok']]);
+      const late = await subscribeCollector(broker.url, 'wayside/v1/gw-ok/state', platform);
+      const retained = await late.waitFor((m) => m.retain);
+      await late.close();
+      expect(retained.payload).toMatchObject({ v: 1, online: true, gateway: 'gw-ok' });
+      expect(fleet.gateways().find((g) => g.id === 'gw-ok')).toMatchObject({ online: true });
+    } finally {
+      await states.close();
+      await fleet.close();
+    }
     const r = report(j);
     // This container runs no systemd and no NTP client: doctor cannot tell whether the clock is
     // synchronized and says so (warn); on a gateway with timedatectl it passes.

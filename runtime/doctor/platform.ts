@@ -288,7 +288,7 @@ export function platformChecks(uplink: UplinkConfig, gateway: string, opts: { st
     async run() {
       const c = st.client!;
       const topics = topicsFor(uplink.topicPrefix, gateway);
-      const aclHint = `the broker's ACL must let ${uplink.username ? `user "${uplink.username}"` : 'the gateway'} publish ${topics.state} and ${uplink.topicPrefix}/${gateway}/up/+ and subscribe ${topics.cmdFilter} (docs/provisioning.md, ACL); an ACL keyed on the client id must also allow ${uplink.clientId}-doctor`;
+      const aclHint = `the broker's ACL must let ${uplink.username ? `user "${uplink.username}"` : 'the gateway'} publish ${topics.state} and ${uplink.topicPrefix}/${gateway}/up/+ and subscribe ${topics.cmdFilter} (docs/provisioning.md, "Broker ACL"); an ACL keyed on the client id must also allow ${uplink.clientId}-doctor`;
       const pub = await new Promise<Error | undefined>((resolve) => {
         c.publish(topics.state, probePayload(gateway), { qos: 1, retain: false }, (err) => resolve(err ?? undefined));
       });
