@@ -5,6 +5,7 @@
 // where nothing listens. A broken setup gets each fault named with its hint; a healthy one
 // (a running agent, TLS, a device that answers) passes every check.
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -130,6 +131,9 @@ describe('wayside doctor', () => {
     await waitFor(() => portHolders(locked.a).some((h) => h.pid === holder.pid), 'the holder to open the port');
     const missing = path.join(dir, 'ttyUSB-missing');
     const deadBroker = await freePort(); // nothing listens there
+    // A broker that takes the connection and never answers (hung, or a firewall that swallows).
+    const mute = net.createServer(() => {});
+    await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
 
     const state = (n: string) => `gateway: { id: ${n}, stateDir: ${path.join(dir, 'state-' + n)} }`;
     const noHttp = 'http: { enabled: false }';
@@ -143,6 +147,7 @@ describe('wayside doctor', () => {
       modbusDevice('dead', dead.a, 9600),
       modbusDevice('good', good.a, 9600),
     ]);
+    const hung = writeConfig('hung', [state('gw-hung'), noHttp, `uplink: { url: "mqtt://127.0.0.1:${(mute.address() as net.AddressInfo).port}" }`]);
     const password = writeConfig('password', [state('gw-pass'), noHttp, `uplink: { url: "${broker.url}", username: gw-pass, password: wrong-pass }`]);
     const aclDenied = writeConfig('acl', [state('gw-acl'), noHttp, `uplink: { url: "${broker.url}", username: gw-acl, password: right-pass }`]);
     const expiredTls = writeConfig('tls', [state('gw-tls'), noHttp, `uplink: { url: "${broker.tlsUrl}", username: gw-tls, password: right-pass, tls: { ca: ${caFile} } }`]);
@@ -157,10 +162,10 @@ describe('wayside doctor', () => {
       `gateway: { id: gw-perm, stateDir: ${stateDir} }`, noHttp, 'uplink: { enabled: false }', 'devices:', modbusDevice('denied', denied.a, 9600),
     ], 0o644);
 
-    const [d, p, a, t, n] = await Promise.all([
+    const [d, p, a, t, n, hg] = await Promise.all([
       doctor(devices, { json: true }), doctor(password, { json: true }), doctor(aclDenied, { json: true }),
-      doctor(expiredTls, { json: true }), doctor(permission, { uid: NOBODY }),
-    ]);
+      doctor(expiredTls, { json: true }), doctor(permission, { uid: NOBODY }), doctor(hung, { json: true }),
+    ]).finally(() => mute.close());
 
     // Devices and a dead broker.
     const dr = report(d);
@@ -181,6 +186,13 @@ describe('wayside doctor', () => {
     // Dead devices and a dead broker, all within the 10 s the issue allows (bounded, parallel).
     expect(dr.ms).toBeLessThan(10_000);
     expect(dr.checks.filter((c) => (c.status === 'warn' || c.status === 'fail') && !c.hint), 'every warning and failure has a hint').toEqual([]);
+
+    // A broker that never answers CONNECT: bounded, named.
+    const hr = report(hg);
+    expect(check(hr, 'platform.tcp').status).toBe('pass');
+    expect(check(hr, 'platform.mqtt')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/did not answer CONNECT|no answer within/), hint: expect.stringContaining('MQTT port') });
+    expect(check(hr, 'platform.acl').status).toBe('skip');
+    expect(hr.ms).toBeLessThan(10_000);
 
     // Wrong password.
     const pr = report(p);

@@ -19,6 +19,7 @@ import { silentLog } from '../log.ts';
 import type { Ctx, DeviceHealth } from '../types.ts';
 import { configArg, healthUrl } from './agent.ts';
 import { exitCode, runChain, runCheck, type Check, type CheckResult } from './check.ts';
+import { runDoctor } from './index.ts';
 import { deviceFromAgent, faultKind, probeDevice } from './devices.ts';
 import { connackProblem, platformChecks } from './platform.ts';
 import { checkPort, modeText } from './ports.ts';
@@ -303,5 +304,29 @@ describe('agent discovery', () => {
     expect(configArg(['wayside', 'run'])).toBeUndefined();
     expect(healthUrl({ enabled: true, host: '0.0.0.0', port: 8080 })).toBe('http://127.0.0.1:8080/healthz');
     expect(healthUrl({ enabled: true, host: '::', port: 80 })).toBe('http://[::1]:80/healthz');
+  });
+});
+
+describe('the config check', () => {
+  const registry = createDriverRegistry([]);
+  it('a missing file and an invalid one fail the run at once (exit 2), naming the fix', async () => {
+    const missing = await runDoctor({ configFile: path.join(dir, 'none.yaml'), registry });
+    expect(missing).toMatchObject({ status: 'fail', exitCode: 2, checks: [{ id: 'config', status: 'fail', hint: 'name the file: wayside doctor --config <file>' }] });
+    expect(missing.gateway).toBeUndefined();
+    const bad = path.join(dir, 'bad.yaml');
+    writeFileSync(bad, 'version: 1\ngateway: { id: gw }\nuplink: { url: "ftp://x" }\n');
+    const r = await runDoctor({ configFile: bad, registry });
+    expect(r.checks).toHaveLength(1);
+    expect(r.checks[0]).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^bad\.yaml:3 uplink\.url: /), hint: `fix the lines named; \`wayside check --config ${bad}\` lists every problem` });
+  });
+
+  it('a valid file with the uplink off: config passes, the platform is skipped, no device means no port or device check', async () => {
+    const ok = path.join(dir, 'ok.yaml');
+    writeFileSync(ok, `version: 1\ngateway: { id: gw-unit, stateDir: ${path.join(dir, 'st')} }\nhttp: { enabled: false }\nuplink: { enabled: false }\n`);
+    const r = await runDoctor({ configFile: ok, registry });
+    expect(r.gateway).toBe('gw-unit');
+    expect(r.checks.map((c) => [c.id, c.status])).toEqual([
+      ['config', 'pass'], ['agent', 'warn'], ['platform', 'skip'], ['agent.uplink', 'skip'], ['outbox', 'skip'], ['flows', 'skip'], ['clock', r.checks.find((c) => c.id === 'clock')!.status], ['disk', 'pass'],
+    ]);
   });
 });

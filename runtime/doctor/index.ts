@@ -136,14 +136,13 @@ function loadConfig(file: string, opts: DoctorOptions): { result: CheckResult; c
     if (err instanceof ConfigError) {
       const lines = err.message.split('\n');
       const more = lines.length > 3 ? ` (+${lines.length - 3} more)` : '';
-      const missing = /cannot read config file/.test(lines[0]);
-      return {
-        result: result({
-          status: 'fail',
-          detail: lines.slice(0, 3).join('; ') + more,
-          hint: missing ? 'name the file: wayside doctor --config <file>' : `fix the lines named; \`wayside check --config ${file}\` lists every problem`,
-        }),
-      };
+      const unread = /cannot read config file .*: (.*)$/.exec(lines[0])?.[1];
+      const hint = unread === 'no such file'
+        ? 'name the file: wayside doctor --config <file>'
+        : unread === 'permission denied'
+          ? 'run doctor as the agent\'s user (sudo -u wayside wayside doctor) or as root'
+          : unread !== undefined ? 'name a config file: wayside doctor --config <file>' : `fix the lines named; \`wayside check --config ${file}\` lists every problem`;
+      return { result: result({ status: 'fail', detail: lines.slice(0, 3).join('; ') + more, hint }) };
     }
     return { result: result({ status: 'fail', detail: `the config cannot be loaded: ${errorText(err)}`, hint: `\`wayside check --config ${file}\` says more` }) };
   }

@@ -247,7 +247,7 @@ export function platformChecks(uplink: UplinkConfig, gateway: string, opts: { st
 
   const mqttStep: Check = {
     id: 'platform.mqtt', title: 'platform: MQTT login', timeoutMs: stepMs,
-    timeoutHint: 'the broker did not answer CONNECT: is this port an MQTT port?',
+    timeoutHint: 'is this port an MQTT port (not HTTP or another service)? A broker this slow is overloaded: ask the platform',
     async run() {
       const o: IClientOptions & { passphrase?: string } = {
         protocolVersion: v, clientId: `${uplink.clientId}-doctor`, username: uplink.username, password: uplink.password,
@@ -272,6 +272,8 @@ export function platformChecks(uplink: UplinkConfig, gateway: string, opts: { st
           if (typeof code === 'number') {
             const p = connackProblem(code, v, uplink.username);
             resolve({ status: 'fail', ...p });
+          } else if (/connack timeout/i.test(errorText(err))) {
+            resolve({ status: 'fail', detail: `the broker did not answer CONNECT within ${seconds(stepMs)}`, hint: 'is this port an MQTT port (not HTTP or another service)? A broker this slow is overloaded: ask the platform' });
           } else {
             const m = errorText(err);
             resolve({ status: 'fail', detail: m, hint: /certificate|alert|ssl|tls/i.test(m) ? 'the broker refused the TLS session: check uplink.tls.cert/key with the platform' : 'see the TCP and TLS checks above; ask the platform' });
