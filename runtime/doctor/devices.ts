@@ -100,8 +100,8 @@ export async function probeDevice(registry: DriverRegistry, device: DeviceConfig
     }
     return {
       status: 'warn',
-      detail: `no reading and no error within ${seconds(opts.timeoutMs)}`,
-      hint: 'a device that reports less often (a LoRaWAN sensor, a slow stream) cannot be judged in this time: look at the agent\'s /healthz once it runs',
+      detail: `no reading and no error within ${seconds(opts.timeoutMs)} (a slow device, long timeouts in its config, or one that reports seldom)`,
+      hint: 'if it should answer at once, check its power, wiring, address and baud rate; a device that reports seldom (a LoRaWAN sensor, a slow stream) cannot be judged in this time: look at the agent\'s /healthz once it runs',
     };
   } catch (err) {
     return { status: 'fail', detail: errorText(err), hint: faultHint('io') };
