@@ -12,7 +12,7 @@ import { errorText, runChain, runCheck, seconds, type Check, type CheckResult, t
 import { findAgent, type RunningAgent } from './agent.ts';
 import { deviceFromAgent, probeDevice } from './devices.ts';
 import { platformChecks } from './platform.ts';
-import { checkPort, type PortFinding } from './ports.ts';
+import { checkPort } from './ports.ts';
 import { makeReport, renderJson, renderText, type DoctorReport } from './render.ts';
 import { checkClock, checkDisk } from './system.ts';
 
@@ -77,16 +77,15 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
       for (const p of list) users.set(p, [...(users.get(p) ?? []), d.id]);
     }
     const agentRunning = agent.pids.length > 0 || agent.health !== undefined;
-    const findings = new Map<string, PortFinding>();
+    const findings = new Map<string, Outcome>();
     const portResults = await Promise.all([...users].map(([p, ids]) => runCheck({
       id: `port:${p}`, title: `port ${p}`, timeoutMs: 2000,
       run: async () => {
-        const f = checkPort(p, ids, { agentPids: agent.pids, agentRunning });
+        const { blocked: _, agentPid: __, ...f } = checkPort(p, ids, { agentPids: agent.pids, agentRunning });
         findings.set(p, f);
         return f;
       },
     })));
-    for (const r of portResults) delete (r as Partial<PortFinding>).blocked;
     const deviceResults = await Promise.all(enabled.map((d) => runCheck({
       id: `device:${d.id}`, title: `device ${d.id}`, timeoutMs: deviceMs + 3000,
       run: () => deviceOutcome(d, portsOf.get(d.id) ?? [], findings, agent, opts.registry, deviceMs),
@@ -171,7 +170,7 @@ function agentOutcome(agent: RunningAgent, file: string): Outcome {
   };
 }
 
-async function deviceOutcome(d: DeviceConfig, ports: string[], findings: Map<string, PortFinding>, agent: RunningAgent, registry: DriverRegistry, deviceMs: number): Promise<Outcome> {
+async function deviceOutcome(d: DeviceConfig, ports: string[], findings: Map<string, Outcome>, agent: RunningAgent, registry: DriverRegistry, deviceMs: number): Promise<Outcome> {
   if (agent.health) return deviceFromAgent(d.id, agent.health);
   const bad = ports.find((p) => findings.get(p)?.status === 'fail');
   if (bad) return { status: 'skip', detail: `not read: port ${bad} failed its check (${findings.get(bad)!.detail.split(' (used by')[0]})` };
