@@ -70,6 +70,13 @@ export function checkPort(path: string, devices: string[], deps: PortCheckDeps):
       const group = groupName(st.gid);
       const user = userName();
       const member = process.getgroups?.().includes(st.gid) ?? false;
+      if (process.getuid?.() === st.uid) {
+        return {
+          status: 'fail', blocked: true,
+          detail: `permission denied: ${path} is ${modeText(st.mode)} ${userOf(st.uid)}:${group}, owned by user ${user} but shut to it (${users})`,
+          hint: `give it a usable mode: chmod 660 ${path}, and a udev rule (GROUP="dialout", MODE="0660") so it stays so`,
+        };
+      }
       return {
         status: 'fail', blocked: true,
         detail: `permission denied: ${path} is ${modeText(st.mode)} ${userOf(st.uid)}:${group}, and user ${user} is ${member ? 'in' : 'not in'} group ${group} (${users})`,
