@@ -22,7 +22,8 @@ import { exitCode, runChain, runCheck, type Check, type CheckResult } from './ch
 import { runDoctor } from './index.ts';
 import { deviceFromAgent, faultKind, probeDevice } from './devices.ts';
 import { connackProblem, platformChecks } from './platform.ts';
-import { checkPort, modeText } from './ports.ts';
+import { checkPort, modeText, scanProcesses } from './ports.ts';
+import { startPtyPair } from '../../test/helpers/socat.ts';
 import { makeReport, renderJson, renderText } from './render.ts';
 import { checkClock, checkDisk, human, parseOffsetMs, type Exec } from './system.ts';
 
@@ -118,24 +119,36 @@ describe('ports', () => {
   it('an open refused by permissions names mode, owner, group and the usermod fix', () => {
     const eacces = () => { throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }); };
     const r = checkPort('/dev/null', ['m1'], { agentPids: [], holders: () => [], open: eacces });
-    expect(r).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^permission denied: \/dev\/null is crw-rw-rw- root:root, and user \S+ is (in|not in) group root \(used by m1\)$/) });
+    if (process.getuid?.() === 0) {
+      // root owns /dev/null: the node shuts out its own owner
+      expect(r).toMatchObject({ status: 'fail', detail: 'permission denied: /dev/null is crw-rw-rw- root:root, owned by user root but shut to it (used by m1)', hint: expect.stringContaining('chmod 660 /dev/null') });
+    } else {
+      expect(r).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^permission denied: \/dev\/null is crw-rw-rw- root:root, and user \S+ is (in|not in) group root \(used by m1\)$/) });
+    }
     const ebusy = () => { throw Object.assign(new Error('EBUSY'), { code: 'EBUSY' }); };
     expect(checkPort('/dev/null', ['m1'], { agentPids: [], holders: () => [], open: ebusy }).hint).toContain('fuser -v /dev/null');
     expect(modeText(0o20660)).toBe('crw-rw----');
   });
 
-  it('a process really holding a file is found through /proc (the pty provider rule aside)', async () => {
+  it('one /proc pass finds who holds a node, and the process providing a pty (socat) is no competitor', async () => {
     const file = path.join(dir, 'held');
     writeFileSync(file, '');
     const kid = spawn('sh', ['-c', `exec 3<"${file}"; exec sleep 30`], { stdio: 'ignore' });
+    const pair = await startPtyPair(mkdtempSync(path.join(dir, 'pty-')));
     try {
-      // Not a character device, so the holder check is reached only for devices: check holders directly.
-      const { portHolders } = await import('../ports.ts');
-      await waitFor(() => portHolders(file).some((h) => h.pid === kid.pid), 'the holder');
-      const r = checkPort('/dev/null', ['m1'], { agentPids: [], holders: () => portHolders(file) });
-      expect(r).toMatchObject({ status: 'fail', detail: expect.stringContaining(`pid ${kid.pid} (sleep 30)`) });
+      await waitFor(() => scanProcesses().holders(file).some((h) => h.pid === kid.pid), 'the holder');
+      const scan = scanProcesses();
+      expect(scan.holders(file)).toContainEqual({ pid: kid.pid, cmdline: 'sleep 30' });
+      // socat holds both sides of the pair it made: it is their provider, not a holder to report.
+      const socat = scan.holders(pair.a).map((h) => h.pid);
+      expect(socat.length).toBeGreaterThan(0);
+      expect(scan.providers(pair.a)).toEqual(socat);
+      expect(scan.providers(file)).toEqual([]);
+      expect(checkPort(pair.a, ['m1'], { agentPids: [], holders: scan.holders, providers: scan.providers })).toMatchObject({ status: 'pass', blocked: false });
+      expect(checkPort('/dev/null', ['m1'], { agentPids: [], holders: () => scan.holders(file), providers: () => [] })).toMatchObject({ status: 'fail', detail: expect.stringContaining(`pid ${kid.pid} (sleep 30)`) });
     } finally {
       kid.kill('SIGKILL');
+      await pair.stop();
     }
   });
 });

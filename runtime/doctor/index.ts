@@ -12,7 +12,7 @@ import { errorText, runChain, runCheck, seconds, type Check, type CheckResult, t
 import { findAgent, type RunningAgent } from './agent.ts';
 import { deviceFromAgent, probeDevice } from './devices.ts';
 import { platformChecks } from './platform.ts';
-import { checkPort } from './ports.ts';
+import { checkPort, scanProcesses } from './ports.ts';
 import { makeReport, renderJson, renderText, type DoctorReport } from './render.ts';
 import { checkClock, checkDisk } from './system.ts';
 
@@ -78,10 +78,11 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
     }
     const agentRunning = agent.pids.length > 0 || agent.health !== undefined;
     const findings = new Map<string, Outcome>();
+    const procs = users.size ? scanProcesses() : undefined;
     const portResults = await Promise.all([...users].map(([p, ids]) => runCheck({
       id: `port:${p}`, title: `port ${p}`, timeoutMs: 2000,
       run: async () => {
-        const { blocked: _, agentPid: __, ...f } = checkPort(p, ids, { agentPids: agent.pids, agentRunning });
+        const { blocked: _, agentPid: __, ...f } = checkPort(p, ids, { agentPids: agent.pids, agentRunning, holders: procs?.holders, providers: procs?.providers });
         findings.set(p, f);
         return f;
       },
