@@ -198,6 +198,8 @@ export function platformChecks(uplink: UplinkConfig, gateway: string, opts: { st
       } catch (err) {
         return { status: 'fail', detail: `the TLS files of uplink.tls cannot be used: ${errorText(err)}`, hint: 'check uplink.tls.ca, cert, key (PEM) and keyPassphrase' };
       }
+      // A handshake that never ends is the check's timeout to report; the socket must not outlive it.
+      setTimeout(() => sock.destroy(), stepMs + 100).unref();
       const hello = await new Promise<{ ok: true } | { ok: false; err: Error }>((resolve) => {
         sock.once('secureConnect', () => resolve({ ok: true }));
         sock.once('error', (err) => resolve({ ok: false, err }));
