@@ -17,7 +17,8 @@ import type { DeviceConfig, UplinkConfig, WaysideConfig } from '../config/index.
 import { createDriverRegistry, defineDriver } from '../drivers.ts';
 import { silentLog } from '../log.ts';
 import type { Ctx, DeviceHealth } from '../types.ts';
-import { configArg, healthUrl } from './agent.ts';
+import { agentPids, configArg, findAgent, healthUrl } from './agent.ts';
+import http from 'node:http';
 import { exitCode, runChain, runCheck, type Check, type CheckResult } from './check.ts';
 import { runDoctor } from './index.ts';
 import { deviceFromAgent, faultKind, probeDevice } from './devices.ts';
@@ -317,6 +318,34 @@ describe('agent discovery', () => {
     expect(configArg(['wayside', 'run'])).toBeUndefined();
     expect(healthUrl({ enabled: true, host: '0.0.0.0', port: 8080 })).toBe('http://127.0.0.1:8080/healthz');
     expect(healthUrl({ enabled: true, host: '::', port: 80 })).toBe('http://[::1]:80/healthz');
+  });
+
+  it('finds `run --config <this file>` processes, a relative path resolved in their working directory', async () => {
+    const file = path.join(dir, 'agent.yaml');
+    writeFileSync(file, '');
+    // A process whose command line is an agent's (`node -e ... main.ts run --config agent.yaml`), run from `dir`.
+    const kid = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)', 'main.ts', 'run', '--config', 'agent.yaml'], { cwd: dir, stdio: 'ignore' });
+    try {
+      await waitFor(() => agentPids(file).includes(kid.pid!), 'the agent-like process');
+      expect(agentPids(path.join(dir, 'other.yaml'))).toEqual([]);
+    } finally {
+      kid.kill('SIGKILL');
+    }
+  });
+
+  it('takes /healthz only from this gateway', async () => {
+    const srv = http.createServer((_req, res) => res.end(JSON.stringify({ gateway: 'someone-else', status: 'ok', problems: [], uptimeS: 1 })));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    const cfg = (id: string) => ({ gateway: { id }, http: { enabled: true, host: '127.0.0.1', port } } as unknown as WaysideConfig);
+    try {
+      expect(await findAgent(path.join(dir, 'none.yaml'), cfg('gw'), 1000)).toMatchObject({ pids: [], healthProblem: expect.stringContaining('answers for gateway "someone-else", not gw') });
+      expect((await findAgent(path.join(dir, 'none.yaml'), cfg('someone-else'), 1000)).health).toMatchObject({ gateway: 'someone-else' });
+    } finally {
+      srv.close();
+    }
+    const closed = await findAgent(path.join(dir, 'none.yaml'), cfg('gw'), 1000);
+    expect(closed.healthProblem).toMatch(/connection refused|ECONNRESET|socket hang up/);
   });
 });
 
