@@ -2,6 +2,7 @@
 // Reads the config, then checks in parallel: the running agent, serial ports, each device
 // (through its driver, or the running agent's health), the platform step by step, the clock,
 // the disk, and the flows. docs/doctor.md lists every check, status, hint and the JSON shape.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ConfigError, readConfig, type DeviceConfig, type DevicesCheck, type WaysideConfig } from '../config/index.ts';
@@ -208,7 +209,9 @@ function flowsOutcome(agent: RunningAgent, config: WaysideConfig): Outcome {
   if (cfg.enabled === false) return { status: 'skip', detail: 'flows are off (flows.enabled: false)' };
   const f = agent.health?.flows;
   if (!agent.health) {
-    if (cfg.enabled === true || cfg.editor.enabled) return { status: 'warn', detail: 'cannot tell whether the flows run: the running agent\'s health is not available', hint: 'start the agent with http.enabled: true and run doctor again' };
+    // Wanted: forced on, the editor on, or flows deployed (<stateDir>/flows/flows.json, docs/flows.md).
+    const deployed = existsSync(path.join(config.gateway.stateDir, 'flows', 'flows.json'));
+    if (cfg.enabled === true || cfg.editor.enabled || deployed) return { status: 'warn', detail: `cannot tell whether the flows run${deployed ? ' (flows are deployed)' : ''}: the running agent's health is not available`, hint: 'start the agent with http.enabled: true and run doctor again' };
     return { status: 'skip', detail: 'cannot tell without the running agent (flows run only when some are deployed)' };
   }
   if (!f) return { status: 'skip', detail: 'no flows deployed (Node-RED not loaded)' };
