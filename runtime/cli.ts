@@ -46,6 +46,10 @@ const USAGE = `wayside ${WAYSIDE_VERSION} - edge agent for sensing gateways and 
 usage:
   wayside run --config <file>     run the agent
   wayside check --config <file>   validate a config file and exit (0 = valid)
+  wayside doctor [--config <file>] [--json]
+                                  what is wrong with this gateway and how to fix it: config,
+                                  ports, devices, platform, clock, disk, flows (docs/doctor.md);
+                                  exit 0 all pass, 1 a warning, 2 a failure
   wayside demo [--duration 30s] [--state <dir>]
                                   a simulated pole and a platform stand-in, no server needed;
                                   runs until Ctrl-C, or for the duration ("90s", "2m"; a bare
@@ -85,6 +89,7 @@ function parse(argv: string[]) {
         config: { type: 'string', short: 'c' },
         duration: { type: 'string' },
         state: { type: 'string' },
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -115,7 +120,7 @@ async function main(argv: string[], app: CliApp): Promise<number> {
     return 0;
   }
   if (!cmd) throw new UsageError('missing command');
-  if (!['run', 'check', 'demo'].includes(cmd)) throw new UsageError(`unknown command "${cmd}"`);
+  if (!['run', 'check', 'demo', 'doctor'].includes(cmd)) throw new UsageError(`unknown command "${cmd}"`);
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
   const product = app.product({ configFile: values.config });
   const registry = createDriverRegistry(product.drivers, { sections: app.configSections?.() });
@@ -128,6 +133,11 @@ async function main(argv: string[], app: CliApp): Promise<number> {
     const { runDemo } = await import('./demo.ts');
     await runDemo({ registry, services: (c) => product.services(c, registry), checks, durationMs, stateDir: values.state });
     return 0;
+  }
+  if (cmd === 'doctor') {
+    // A config it cannot read is a failed check of the report, not a usage error.
+    const { DEFAULT_CONFIG, doctorCommand } = await import('./doctor/index.ts');
+    return doctorCommand({ configFile: values.config ?? DEFAULT_CONFIG, registry, checks, bootConfig: app.bootConfig, json: values.json ?? false, out: process.stdout });
   }
   if (!values.config) throw new UsageError(`${cmd}: --config <file> is required`);
   const { config: fileConfig, warnings } = readConfig(values.config, registry, { checks });

@@ -35,6 +35,11 @@ export interface DriverDefinition<S extends z.ZodObject = z.ZodObject> {
    */
   points?(device: DeviceBase & z.infer<S>): PointInfo[] | undefined;
   /**
+   * The serial device paths a device opens (`wayside doctor` checks that each exists, can be
+   * opened and is held by no other process). Absent or empty: the device has no serial port.
+   */
+  ports?(device: DeviceBase & z.infer<S>): string[];
+  /**
    * May be async: built-in definitions import their implementation (and its serial-port
    * bindings) only when a device of that family is configured.
    */

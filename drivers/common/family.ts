@@ -26,6 +26,8 @@ export interface FamilySpec<S extends z.ZodObject> {
   check?(device: Device<S>): DeviceIssue[];
   checkAll?(devices: { index: number; device: Device<S> }[]): (DeviceIssue & { index: number })[];
   points?(device: Device<S>): PointInfo[] | undefined;
+  /** The serial device paths a device opens (DriverDefinition.ports). */
+  ports?(device: Device<S>): string[];
   /**
    * Imports the implementation and returns the device factory; called once per definition,
    * on the first create (a failed import is retried on the next).

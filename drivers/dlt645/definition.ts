@@ -30,6 +30,7 @@ export function dlt645Family(env: DriverEnv) {
     schema: dlt645Schema,
     checkAll: (devices) => checkFamilyPorts(devices.map(({ index, device }) => dlt645PortUse(index, device))),
     points: dlt645Points,
+    ports: (d) => [d.port],
     async load() {
       const [{ createDlt645Driver }, { createPortRegistry }, buses] = await Promise.all([import('./driver.ts'), import('./shared-port.ts'), env.buses()]);
       const ports = createPortRegistry(buses);

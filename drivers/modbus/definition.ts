@@ -37,6 +37,7 @@ export function modbusFamily(env: DriverEnv) {
     schema: modbusSchema,
     checkAll: (devices) => checkFamilyPorts(devices.map(({ index, device }) => modbusPortUse(index, device))),
     points: modbusPoints,
+    ports: (d) => (d.transport.type === 'rtu' ? [d.transport.port] : []),
     async load() {
       const [{ createModbusDevice }, { createModbusBuses }, registry] = await Promise.all([import('./device.ts'), import('./ports.ts'), env.buses()]);
       const buses = createModbusBuses(registry);

@@ -46,6 +46,7 @@ export function modemFamily() {
       });
     },
     points: modemPoints,
+    ports: (d) => [d.port],
     async load() {
       const { createModemDriver } = await import('./index.ts');
       return (device, ctx) => createModemDriver(device, ctx);

@@ -44,6 +44,7 @@ export function serialFamily() {
       });
     },
     points: serialPoints,
+    ports: (d) => [d.port],
     async load() {
       const { createSerialDriver } = await import('./index.ts');
       return (device, ctx) => createSerialDriver(device, ctx);

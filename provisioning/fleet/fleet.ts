@@ -195,6 +195,7 @@ export async function connectFleet(opts: FleetOptions): Promise<Fleet> {
     }
     const doc = parseJson(payload) as Record<string, unknown> | undefined;
     if (!doc || typeof doc !== 'object') return;
+    if (doc.probe !== undefined) return; // `wayside doctor` checking its ACL, not the gateway's state (docs/protocol.md)
     const prev = gws.get(gw);
     const online = doc.online === true;
     const info: GatewayInfo = { id: gw, online, since: typeof doc.ts === 'number' ? doc.ts : Date.now() };
