@@ -191,6 +191,29 @@ describe('the agent under Type=notify', () => {
 });
 
 describe('logs to journald', () => {
+  it('the one-line start failure on stderr goes to the journal at priority err', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const { dir, file } = agentConfig();
+      writeFileSync(file, readFileSync(file, 'utf8').replace('http: { port: 0 }', `http: { host: 127.0.0.1, port: ${port} }`));
+      // systemd connects stdout and stderr to one journal stream: both fds are that file here.
+      const journal = path.join(dir, 'journal');
+      writeFileSync(journal, '');
+      const fd = openSync(journal, 'a');
+      const p = spawn(node, [path.join(root, 'main.ts'), 'run', '--config', file], { env: { ...process.env, JOURNAL_STREAM: streamId(journal) }, stdio: ['ignore', fd, fd] });
+      closeSync(fd);
+      expect(await new Promise((r) => p.once('exit', r))).toBe(1);
+      const lines = readFileSync(journal, 'utf8').split('\n').filter(Boolean);
+      // (pino's asynchronous line may land after the synchronous stderr one)
+      expect(lines).toContain(`<3>wayside: cannot start: http server on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}`);
+      expect(lines.some((l) => l.startsWith('<3>{') && l.includes('"msg":"agent failed to start"'))).toBe(true);
+    } finally {
+      holder.close();
+    }
+  });
+
   it('with stdout as the journal stream, each JSON line carries its syslog priority prefix', async () => {
     const { dir, file } = agentConfig('log: { level: debug }\n');
     const out = path.join(dir, 'journal');
