@@ -172,16 +172,30 @@ async function main(argv: string[], app: CliApp): Promise<number> {
     throw err;
   }
   const started = agent;
-  notify.ready(`running (gateway ${config.gateway.id})`);
+  notify.ready(runningStatus(started, config.gateway.id));
   notify.watchdog(() => watchdogProblem(started.outbox as Partial<SqliteOutbox>, notify.watchdogMs ?? 0));
+  // The Status line of `systemctl status` follows the uplink and the health (sent when it changes).
+  const statusTimer = notify.enabled ? setInterval(() => notify.status(runningStatus(started, config.gateway.id)), STATUS_EVERY_MS).unref() : undefined;
   await new Promise<void>((resolve) => {
     onStop = resolve;
     if (signalled) resolve();
   });
+  clearInterval(statusTimer);
   notify.stopping(`stopping (${signalled ?? 'stop'})`);
   await agent.stop(signalled);
   await notify.close();
   return 0;
+}
+
+const STATUS_EVERY_MS = 10_000;
+
+/** One line for systemd's Status: the gateway, the uplink, and the first health problem if any. */
+function runningStatus(agent: { health(): { status: string; problems: string[]; uplink: { enabled: boolean; connected: boolean; lastError?: string } } }, gateway: string): string {
+  const h = agent.health();
+  const u = h.uplink;
+  const uplink = !u.enabled ? 'uplink off' : u.connected ? 'uplink connected' : u.lastError ? `uplink down: ${u.lastError}` : 'uplink connecting';
+  const health = h.status === 'ok' ? 'ok' : `degraded: ${h.problems[0]}${h.problems.length > 1 ? ` (+${h.problems.length - 1} more)` : ''}`;
+  return `running (gateway ${gateway}): ${uplink}; ${health}`;
 }
 
 /**

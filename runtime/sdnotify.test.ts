@@ -70,6 +70,20 @@ describe('createSdNotify', () => {
     expect(log.kept.map(([l, o, m]) => [l, o.failures, m])).toEqual([['warn', 1, 'could not notify systemd']]);
   });
 
+  it('a status equal to the last one sent is not sent again', async () => {
+    sock = await startNotifySocket();
+    const s = sock;
+    const n = createSdNotify({ env: { NOTIFY_SOCKET: s.path } });
+    n.ready('up');
+    n.status('up');
+    n.status('busy');
+    n.status('busy');
+    n.status('up');
+    await n.close();
+    await until(() => s.messages.length >= 6, 5000, 'the messages');
+    expect(s.messages.filter((m) => m[0] !== 'BARRIER=1')).toEqual([['READY=1', 'STATUS=up'], ['STATUS=busy'], ['STATUS=up']]);
+  });
+
   it('a status line is one bounded line', async () => {
     sock = await startNotifySocket();
     const s = sock;

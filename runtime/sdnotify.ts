@@ -27,6 +27,7 @@ export interface SdNotifier {
   readonly watchdogMs: number | undefined;
   /** READY=1 with a status line. */
   ready(status: string): void;
+  /** STATUS= when it differs from the last one sent. */
   status(status: string): void;
   /**
    * Pings WATCHDOG=1 every watchdogMs/2 while `problem()` returns undefined; a returned reason
@@ -64,6 +65,7 @@ export function createSdNotify(opts: SdNotifyOptions = {}): SdNotifier {
   let failures = 0;
   let timer: NodeJS.Timeout | undefined;
   let lastProblem: string | undefined;
+  let lastStatus: string | undefined;
 
   const sendOne = (lines: string[]) =>
     new Promise<void>((resolve) => {
@@ -115,11 +117,16 @@ export function createSdNotify(opts: SdNotifyOptions = {}): SdNotifier {
   return {
     enabled: socket !== undefined,
     watchdogMs,
-    ready: (status) => send(['READY=1', `STATUS=${statusLine(status)}`]),
-    status: (status) => send([`STATUS=${statusLine(status)}`]),
+    ready: (status) => send(['READY=1', `STATUS=${(lastStatus = statusLine(status))}`]),
+    status: (status) => {
+      const line = statusLine(status);
+      if (line === lastStatus) return;
+      lastStatus = line;
+      send([`STATUS=${line}`]);
+    },
     stopping: (status) => {
       stopWatchdog();
-      send(['STOPPING=1', `STATUS=${statusLine(status)}`]);
+      send(['STOPPING=1', `STATUS=${(lastStatus = statusLine(status))}`]);
     },
     watchdog(problem) {
       if (watchdogMs === undefined || timer) return;

@@ -129,7 +129,7 @@ describe('the agent under Type=notify', () => {
     const s = sock;
     await until(() => s.lines().includes('READY=1'), 30_000, 'READY=1');
     const ready = s.messages.find((m) => m.includes('READY=1'))!;
-    expect(ready).toContain(`STATUS=running (gateway pole-sd-${process.pid})`);
+    expect(ready).toContain(`STATUS=running (gateway pole-sd-${process.pid}): uplink off; ok`);
     // The status before READY says it is starting.
     expect(s.lines().indexOf(`STATUS=starting (gateway pole-sd-${process.pid})`)).toBeLessThan(s.lines().indexOf('READY=1'));
     const pings = () => s.messages.filter((m) => m[0] === 'WATCHDOG=1').length;
