@@ -6,7 +6,8 @@
 // cfg.maxBytes, oldest first.
 import { mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
+// sharp (libvips, ~15 MB of RSS) is imported when the first evidence image is written: the models
+// service loads this module at start, and a gateway without cameras never needs it.
 import { createIdGen } from '../runtime/ids.ts';
 import type { Log } from '../runtime/types.ts';
 import type { Detection, EvidenceConfig, EvidenceStore, RgbFrame } from './types.ts';
@@ -101,6 +102,7 @@ export function createEvidenceStore(dir: string, cfg: EvidenceConfig, log?: Log)
           if (cfg.mode === 'box') fillRect(raw, W, r);
           else await blurRect(raw, W, H, r);
         }
+        const sharp = (await import('sharp')).default;
         const jpeg = await sharp(raw, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: cfg.quality }).toBuffer();
         await init();
         const id = `${newId(frame.ts)}-${evidenceCameraTag(camera)}`;
@@ -171,6 +173,7 @@ function fillRect(raw: Buffer, W: number, r: Rect): void {
 async function blurRect(raw: Buffer, W: number, H: number, r: Rect): Promise<void> {
   const cell = Math.max(4, Math.ceil(Math.min(r.w, r.h) / 6));
   const cw = Math.max(1, Math.round(r.w / cell)), ch = Math.max(1, Math.round(r.h / cell));
+  const sharp = (await import('sharp')).default;
   const small = await sharp(raw, { raw: { width: W, height: H, channels: 3 } })
     .extract({ left: r.x, top: r.y, width: r.w, height: r.h })
     .resize(cw, ch, { fit: 'fill', kernel: 'cubic' })

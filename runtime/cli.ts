@@ -6,7 +6,9 @@ import { ConfigError, formatIssue, parseDuration, readConfig, stateDirProblem, t
 import { createDriverRegistry, type DriverDefinition, type DriverRegistry } from './drivers.ts';
 import type { z } from 'zod';
 import { AgentStartError } from './errors.ts';
-import { createLog, createLogRing } from './log.ts';
+import { createLog, createLogRing, isJournalStream } from './log.ts';
+import type { SqliteOutbox } from './outbox/index.ts';
+import { createSdNotify } from './sdnotify.ts';
 import type { Service } from './service.ts';
 import type { Log } from './types.ts';
 
@@ -167,13 +169,54 @@ async function main(argv: string[], app: CliApp): Promise<number> {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
-  const agent = await startAgent({ config, services: product.services(config, registry), log, durableJournal: process.env.WAYSIDE_DURABLE_JOURNAL, logRing });
+  // systemd (Type=notify): READY=1 once started, watchdog pings while healthy, STOPPING=1; a no-op elsewhere.
+  const notify = createSdNotify({ log });
+  notify.status(`starting (gateway ${config.gateway.id})`);
+  let agent;
+  try {
+    agent = await startAgent({ config, services: product.services(config, registry), log, durableJournal: process.env.WAYSIDE_DURABLE_JOURNAL, logRing });
+  } catch (err) {
+    // `systemctl status` shows it as the unit's Status line, beside the journal's stderr line.
+    notify.status(`cannot start: ${(err as Error).message}`);
+    await notify.close();
+    throw err;
+  }
+  const started = agent;
+  notify.ready(runningStatus(started, config.gateway.id));
+  notify.watchdog(() => watchdogProblem(started.outbox as Partial<SqliteOutbox>, notify.watchdogMs ?? 0));
+  // The Status line of `systemctl status` follows the uplink and the health (sent when it changes).
+  const statusTimer = notify.enabled ? setInterval(() => notify.status(runningStatus(started, config.gateway.id)), STATUS_EVERY_MS).unref() : undefined;
   await new Promise<void>((resolve) => {
     onStop = resolve;
     if (signalled) resolve();
   });
+  clearInterval(statusTimer);
+  notify.stopping(`stopping (${signalled ?? 'stop'})`);
   await agent.stop(signalled);
+  await notify.close();
   return 0;
+}
+
+const STATUS_EVERY_MS = 10_000;
+
+/** One line for systemd's Status: the gateway, the uplink, and the first health problem if any. */
+function runningStatus(agent: { health(): { status: string; problems: string[]; uplink: { enabled: boolean; connected: boolean; lastError?: string } } }, gateway: string): string {
+  const h = agent.health();
+  const u = h.uplink;
+  const uplink = !u.enabled ? 'uplink off' : u.connected ? 'uplink connected' : u.lastError ? `uplink down: ${u.lastError}` : 'uplink connecting';
+  const health = h.status === 'ok' ? 'ok' : `degraded: ${h.problems[0]}${h.problems.length > 1 ? ` (+${h.problems.length - 1} more)` : ''}`;
+  return `running (gateway ${gateway}): ${uplink}; ${health}`;
+}
+
+/**
+ * Why the agent should not tell systemd's watchdog it is alive, or undefined when it is fine.
+ * The ping itself runs on the event loop (a blocked loop misses it); this adds the store: a write
+ * or fdatasync that has not finished for a whole watchdog period means a wedged disk or worker.
+ */
+function watchdogProblem(outbox: Partial<SqliteOutbox>, periodMs: number): string | undefined {
+  const stalled = outbox.stalledMs?.() ?? 0;
+  if (stalled > Math.max(periodMs, 1000)) return `outbox: a write has not finished for ${Math.round(stalled / 1000)} s`;
+  return undefined;
 }
 
 /** Runs the CLI and exits the process with its code. */
@@ -198,7 +241,8 @@ export function runCli(argv: string[], app: CliApp): void {
       }
       if (err instanceof AgentStartError) {
         // A cause the user can act on (port in use, state dir not writable): one line, no stack.
-        process.stderr.write(`wayside: cannot start: ${err.message}\n`);
+        // Under systemd the line goes to the journal at priority err (`journalctl -p err`).
+        process.stderr.write(`${isJournalStream(2) ? '<3>' : ''}wayside: cannot start: ${err.message}\n`);
         process.exit(1);
       }
       if (err instanceof UsageError) {

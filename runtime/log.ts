@@ -1,3 +1,6 @@
+// The agent's logger: pino JSON lines on stdout (journald's priority prefix under systemd), and
+// the in-memory ring of the last lines that `logs.tail` serves.
+import { fstatSync } from 'node:fs';
 import { pino } from 'pino';
 import type { Log } from './types.ts';
 
@@ -43,15 +46,44 @@ export function createLogRing(max = 500, maxLineBytes = 2048): LogRing {
   };
 }
 
+/** pino level → syslog priority (10 trace and 20 debug → 7 debug, 30 → 6 info, 40 → 4 warning, 50 → 3 err, 60 → 2 crit). */
+export function syslogPriority(level: number): number {
+  return level >= 60 ? 2 : level >= 50 ? 3 : level >= 40 ? 4 : level >= 30 ? 6 : 7;
+}
+
+/**
+ * Under systemd, stdout goes to journald (it sets JOURNAL_STREAM to the stream's device:inode).
+ * journald reads a leading `<N>` as the line's syslog priority (SyslogLevelPrefix=yes, the
+ * default) and strips it, so `journalctl -p err` finds errors and the message stays one JSON
+ * object. Only when the fd written to is that very stream, so a redirected stdout stays pure JSON.
+ */
+export function isJournalStream(fd: number, env: NodeJS.ProcessEnv = process.env): boolean {
+  const m = /^(\d+):(\d+)$/.exec(env.JOURNAL_STREAM ?? '');
+  if (!m) return false;
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    return st.dev === BigInt(m[1]) && st.ino === BigInt(m[2]);
+  } catch {
+    return false;
+  }
+}
+
 export function createLog(opts: LogOptions = {}): Log {
-  const dest = pino.destination({ fd: opts.fd ?? 1, sync: false });
+  const fd = opts.fd ?? 1;
+  const dest = pino.destination({ fd, sync: false });
   const ring = opts.ring;
-  // With a ring, a thin wrapper hands each line to both; without, pino writes to fd as before.
-  const stream = ring
+  const journal = isJournalStream(fd);
+  // One line per write; pino's line starts with {"level":N.
+  const prefix = (s: string) => {
+    const m = /^\{"level":(\d+)/.exec(s);
+    return m ? `<${syslogPriority(Number(m[1]))}>${s}` : s;
+  };
+  // With a ring or the journal, a thin wrapper; otherwise pino writes to fd as before.
+  const stream = ring || journal
     ? {
         write(s: string) {
-          ring.push(s);
-          return dest.write(s);
+          ring?.push(s);
+          return dest.write(journal ? prefix(s) : s);
         },
         flush: (cb?: (err?: Error) => void) => dest.flush(cb),
         flushSync: () => dest.flushSync(),

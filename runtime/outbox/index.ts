@@ -3,4 +3,4 @@ export { openOutbox, GROUP_MAX_RECORDS, GROUP_MAX_BYTES } from './sqlite.ts';
 export type { OutboxOptions, OutboxDeps, SqliteOutbox } from './sqlite.ts';
 export { OutboxDroppedError, OutboxClosedError } from './errors.ts';
 export type { DropReason } from './errors.ts';
-export { applyPragmas, SCHEMA } from './schema.ts';
+export { applyPragmas, SCHEMA, SCHEMA_VERSION, OutboxSchemaError } from './schema.ts';

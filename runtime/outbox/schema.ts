@@ -34,7 +34,8 @@ export function applyPragmas(db: DatabaseSync, t: DbTuning): void {
 }
 
 // json is the last column: the small columns sit at the start of the row, so scans that
-// only read bytes/ts (caps, ack) touch no overflow pages.
+// only read bytes/ts (caps, ack) touch no overflow pages. A fresh file gets this, the schema of
+// SCHEMA_VERSION, at once; an older file gets MIGRATIONS (its columns then sit in another order).
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS outbox (
   seq   INTEGER PRIMARY KEY,
@@ -47,7 +48,11 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_ts ON outbox(ts);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dead_letter (
+${deadLetter()}
+`;
+
+function deadLetter(): string {
+  return `CREATE TABLE IF NOT EXISTS dead_letter (
   seq    INTEGER PRIMARY KEY,
   id     TEXT    NOT NULL,
   kind   TEXT    NOT NULL,
@@ -56,8 +61,71 @@ CREATE TABLE IF NOT EXISTS dead_letter (
   reason TEXT    NOT NULL,
   at     INTEGER NOT NULL,
   json   TEXT    NOT NULL
-);
-`;
+);`;
+}
+
+/**
+ * The store schema this agent reads and writes, kept in the file's `PRAGMA user_version`.
+ * 1: outbox and meta tables. 2: dead_letter (records the platform refused). 3: outbox.keep
+ * (the reserved lane of the agent's own events). Raise it with a new MIGRATIONS step.
+ */
+export const SCHEMA_VERSION = 3;
+
+/** Step n takes a file from version n-1 to n; each runs inside the one migration transaction. */
+const MIGRATIONS: { to: number; up(db: DatabaseSync): void }[] = [
+  { to: 2, up: (db) => db.exec(deadLetter()) },
+  { to: 3, up: (db) => db.exec('ALTER TABLE outbox ADD COLUMN keep INTEGER NOT NULL DEFAULT 0') },
+];
+
+/** A store file written by a newer agent (a downgrade): refused, left as it is. */
+export class OutboxSchemaError extends Error {
+  readonly path: string;
+  readonly version: number;
+  readonly supported: number;
+  constructor(path: string, version: number) {
+    super(
+      `store schema version ${version} is newer than this agent supports (up to ${SCHEMA_VERSION}): ` +
+        'the file was written by a newer wayside; install that version again, or move the file aside to start an empty outbox',
+    );
+    this.name = 'OutboxSchemaError';
+    this.path = path;
+    this.version = version;
+    this.supported = SCHEMA_VERSION;
+  }
+}
+
+/** The version of a file made before user_version was kept (0 = no outbox table: a new file). */
+function unversioned(db: DatabaseSync): number {
+  const has = (table: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
+  if (!has('outbox')) return 0;
+  const cols = db.prepare('PRAGMA table_info(outbox)').all() as { name: string }[];
+  if (cols.some((c) => c.name === 'keep')) return 3;
+  return has('dead_letter') ? 2 : 1;
+}
+
+/**
+ * Brings the file to SCHEMA_VERSION in one transaction (all or nothing: a failed migration
+ * leaves the old file as it was). Returns the version the file had (0 for a new file).
+ * Throws OutboxSchemaError for a newer file.
+ */
+export function migrate(db: DatabaseSync, path: string): number {
+  const stamped = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
+  if (stamped > SCHEMA_VERSION) throw new OutboxSchemaError(path, stamped);
+  if (stamped === SCHEMA_VERSION) return stamped;
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const from = stamped === 0 ? unversioned(db) : stamped;
+    for (const m of MIGRATIONS) if (from > 0 && m.to > from) m.up(db);
+    // A new file gets the whole schema; an old one whatever table or index it lacks (all IF NOT EXISTS).
+    db.exec(SCHEMA);
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    db.exec('COMMIT');
+    return from;
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
+}
 
 export interface Statements {
   insert: StatementSync;
@@ -78,19 +146,18 @@ export interface Statements {
   asideCount: StatementSync;
 }
 
-export function openDb(path: string, t: DbTuning): { db: DatabaseSync; st: Statements } {
+export function openDb(path: string, t: DbTuning): { db: DatabaseSync; st: Statements; migratedFrom: number } {
   // Records are the gateway's data: only the agent's user reads them (SQLite gives -wal/-shm the same mode).
   ensureDir(dirname(path));
   closeSync(openSync(path, 'a', 0o600));
   const db = new DatabaseSync(path);
+  let migratedFrom: number;
   try {
     applyPragmas(db, t);
-    db.exec(SCHEMA);
-    // Files made before the reserved lane: keep = 1 marks the agent's own events (lane.ts).
-    const cols = db.prepare('PRAGMA table_info(outbox)').all() as { name: string }[];
-    if (!cols.some((c) => c.name === 'keep')) db.exec('ALTER TABLE outbox ADD COLUMN keep INTEGER NOT NULL DEFAULT 0');
+    migratedFrom = migrate(db, path);
   } catch (err) {
     db.close();
+    if (err instanceof OutboxSchemaError) throw err;
     throw new Error(`outbox ${path}: cannot open database: ${(err as Error).message}`, { cause: err });
   }
   const p = (sql: string) => db.prepare(sql);
@@ -115,7 +182,7 @@ export function openDb(path: string, t: DbTuning): { db: DatabaseSync; st: State
     metaAll: p('SELECT key, value FROM meta'),
     totals: p('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b, coalesce(max(seq), 0) AS s, min(ts) AS t FROM outbox'),
   };
-  return { db, st };
+  return { db, st, migratedFrom };
 }
 
 /** The primary SQLite result code of an error thrown by node:sqlite (13 = SQLITE_FULL), if any. */

@@ -12,7 +12,7 @@ import type { Log, Outbox, OutboxStats, OutRecord, RecordKind, StoredBatch, Stor
 import type { EventPayloads } from '../uplink/protocol.ts';
 import { DropReporter } from './drops.ts';
 import { OutboxClosedError, OutboxDroppedError, type DropReason } from './errors.ts';
-import { fileSize, maintainFile, openDb, sqliteErrcode, type Statements } from './schema.ts';
+import { fileSize, maintainFile, openDb, SCHEMA_VERSION, sqliteErrcode, type Statements } from './schema.ts';
 import { WalSync } from './sync.ts';
 import { Checkpointer } from './checkpoint.ts';
 import { freeBytes, Reserve, totalBytes } from './space.ts';
@@ -53,6 +53,12 @@ export interface SqliteOutbox extends Outbox {
   readBatches(afterSeq: number, maxRecords: number, maxBytes: number, maxBatches: number): Promise<StoredBatch[]>;
   /** Append transactions committed since open and the records in them (benchmarks: mean group size). */
   commitStats(): { commits: number; records: number };
+  /**
+   * How long the store has been failing to make progress: records queued and not written
+   * (the disk not full) or a WAL fdatasync still running, in ms; 0 when it keeps up. The
+   * systemd watchdog withholds its ping when this grows past its period (runtime/sdnotify.ts).
+   */
+  stalledMs(): number;
 }
 
 /** A group is written as soon as this many records (or bytes) are queued, without waiting for the window. */
@@ -135,6 +141,8 @@ class SqliteStore implements SqliteOutbox {
   private acked = 0;
   private commits = 0;
   private committed = 0;
+  /** When the queue last went from empty to non-empty (performance.now), for stalledMs. */
+  private queuedSince = 0;
 
   private readonly opts: OutboxOptions;
 
@@ -152,7 +160,9 @@ class SqliteStore implements SqliteOutbox {
     // The WAL is kept to a quarter of the cap (256 KiB..4 MiB) so small stores stay small on
     // disk, and to an eighth of the free space, so a small filesystem is not all WAL.
     this.walMax = Math.min(4 << 20, Math.max(256 << 10, Math.floor(opts.maxBytes / 4)));
-    ({ db: this.db, st: this.st } = openDb(opts.path, { walLimitBytes: this.walMax, maxPageCount: opts.maxPageCount }));
+    let migratedFrom: number;
+    ({ db: this.db, st: this.st, migratedFrom } = openDb(opts.path, { walLimitBytes: this.walMax, maxPageCount: opts.maxPageCount }));
+    if (migratedFrom > 0 && migratedFrom < SCHEMA_VERSION) this.log.warn({ from: migratedFrom, to: SCHEMA_VERSION }, 'outbox store schema migrated');
     this.free = freeBytes(this.dir);
     this.walLimit = this.walMax;
     this.adaptWalLimit();
@@ -193,6 +203,7 @@ class SqliteStore implements SqliteOutbox {
     }
     return new Promise<void>((resolve, reject) => {
       const t: Ticket = { left: items.length, dropped: 0, resolve, reject };
+      if (this.q.length - this.qHead + this.lane.length === 0) this.queuedSince = performance.now();
       let laneGrew = false;
       for (const it of items) {
         (it as Queued).t = t;
@@ -278,6 +289,12 @@ class SqliteStore implements SqliteOutbox {
 
   commitStats(): { commits: number; records: number } {
     return { commits: this.commits, records: this.committed };
+  }
+
+  stalledMs(): number {
+    const held = this.q.length - this.qHead + this.lane.length;
+    const queued = held > 0 && !this.diskFull ? performance.now() - this.queuedSince : 0;
+    return Math.max(queued, this.sync.busyMs());
   }
 
   async close(): Promise<void> {

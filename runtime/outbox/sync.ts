@@ -10,6 +10,8 @@ export class WalSync {
   private fd: number | undefined;
   private waiting: Done[] = [];
   private running = false;
+  /** When the running fdatasync started (performance.now). */
+  private startedAt = 0;
   private idle: (() => void)[] = [];
   private readonly walPath: string;
 
@@ -29,6 +31,11 @@ export class WalSync {
     return new Promise((r) => this.idle.push(r));
   }
 
+  /** How long the running fdatasync has taken so far; 0 when none runs (the watchdog's wedge check). */
+  busyMs(): number {
+    return this.running ? performance.now() - this.startedAt : 0;
+  }
+
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
@@ -38,6 +45,7 @@ export class WalSync {
     const batch = this.waiting;
     this.waiting = [];
     this.running = true;
+    this.startedAt = performance.now();
     let fd: number;
     try {
       // The WAL exists after the first commit and keeps its inode while the database is open
