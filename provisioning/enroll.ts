@@ -169,6 +169,7 @@ export async function enrollOnline(dir: StateDir, opts: OnlineEnrollOptions): Pr
 
   const client = mqtt.connect(opts.url, {
     protocolVersion: 5,
+    writeCache: false, // no 65,536-Buffer packet-id cache (~7 MB) on a gateway
     clientId: `wayside-claim-${rid.slice(0, 12)}`,
     username: opts.username ?? 'claim',
     password: opts.password ?? 'claim',

@@ -1,14 +1,18 @@
 // The agent's one HTTP server: /healthz and /metrics now; Node-RED and the status page
 // mount on the same server later.
-import http from 'node:http';
+import type * as HttpModule from 'node:http';
+
+// Not `import http from 'node:http'`: an ESM import of node:http builds its namespace, whose lazy
+// getters load undici and http2 (~15 MB of RSS for a server that needs neither; docs/footprint.md).
+const http: typeof HttpModule = process.getBuiltinModule('node:http');
 import type { AddressInfo } from 'node:net';
 import type { AgentHealth } from './health.ts';
 import type { Log } from './types.ts';
 
-export type MountedHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+export type MountedHandler = (req: HttpModule.IncomingMessage, res: HttpModule.ServerResponse) => void;
 
 export interface HttpServer {
-  server: http.Server;
+  server: HttpModule.Server;
   /**
    * Serve every request whose path starts with `prefix` (e.g. Node-RED's editor and its
    * HTTP-in nodes) from `handler`; /healthz and /metrics stay the agent's own.

@@ -143,6 +143,7 @@ function openClient(s: CsSettings, log: Log) {
   const count = (r: string) => (counters[r] = (counters[r] ?? 0) + 1);
   const mq: MqttClient = mqtt.connect(s.url, {
     clean: true, reconnectPeriod: 2000, connectTimeout: 10_000,
+    writeCache: false, // no 65,536-Buffer packet-id cache (~7 MB) on a gateway
     clientId: `wayside-lora-${Math.random().toString(16).slice(2, 10)}`,
     ...(s.username !== undefined && { username: s.username }),
     ...(s.password !== undefined && { password: s.password }),

@@ -2,7 +2,11 @@
 // (serial ports) nor log in with its client id; when the agent serves /healthz, doctor reads the
 // state of its devices, uplink and flows from there instead.
 import fs from 'node:fs';
-import http from 'node:http';
+import type * as HttpModule from 'node:http';
+
+// Not `import http from 'node:http'`: an ESM import of node:http builds its namespace, whose lazy
+// getters load undici and http2 (~15 MB of RSS for a server that needs neither; docs/footprint.md).
+const http: typeof HttpModule = process.getBuiltinModule('node:http');
 import path from 'node:path';
 import type { WaysideConfig } from '../config/index.ts';
 import { isWaysideAgent } from '../ports.ts';

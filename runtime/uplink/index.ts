@@ -218,6 +218,9 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       reconnectPeriod: 0,
       resubscribe: false,
       queueQoSZero: false,
+      // mqtt-packet otherwise builds a cache of 65,536 two-byte Buffers for packet ids on the
+      // first write: ~7 MB of heap held for the life of the process (docs/footprint.md).
+      writeCache: false,
       connectTimeout: opts.connectTimeoutMs,
       keepalive: Math.max(0, Math.round(opts.keepaliveMs / 1000)),
       // The broker must not send us packets beyond what a command request may carry.
