@@ -168,7 +168,7 @@ export function sha256File(file: string): Promise<string> {
 
 /** A reproducible .tar.gz of `parent/name`. */
 export function reproducibleTar(parent: string, name: string, out: string, epoch: number): void {
-  execFileSync('sh', ['-c', 'tar --sort=name --format=gnu --mtime="@$1" --clamp-mtime --owner=0 --group=0 --numeric-owner -C "$2" -cf - "$3" | gzip -n -6 > "$4"', 'tar', String(epoch), parent, name, out], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('sh', ['-c', 'tar --sort=name --format=gnu --mtime="@$1" --owner=0 --group=0 --numeric-owner -C "$2" -cf - "$3" | gzip -n -6 > "$4"', 'tar', String(epoch), parent, name, out], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 /** Sum of the file sizes under `dir` in bytes (symlinks counted as themselves). */
@@ -197,7 +197,7 @@ export async function buildBundle(o: BundleOptions): Promise<BundleResult> {
   copyData(lib, o.version);
 
   const ext = installExternals({ arch: o.arch, cacheDir: o.cacheDir, log });
-  cpSync(ext.nodeModules, path.join(lib, 'node_modules'), { recursive: true, verbatimSymlinks: true });
+  execFileSync('cp', ['-a', ext.nodeModules, path.join(lib, 'node_modules')]);
   copyFileSync(ext.nodeBinary, path.join(dir, 'node/bin/node'));
   chmodSync(path.join(dir, 'node/bin/node'), 0o755);
   copyFileSync(ext.nodeLicense, path.join(dir, 'node/LICENSE'));

@@ -64,7 +64,7 @@ export function buildDeb(o: DebOptions): DebResult {
   const at = (p: string): string => path.join(root, p);
   for (const d of ['opt', 'usr/bin', 'etc/wayside', 'lib/systemd/system', 'usr/share/doc/wayside', 'usr/share/lintian/overrides', 'DEBIAN']) mkdirSync(at(d), { recursive: true });
 
-  cpSync(o.bundleDir, at('opt/wayside'), { recursive: true, verbatimSymlinks: true });
+  execFileSync('cp', ['-a', o.bundleDir, at('opt/wayside')]);
   symlinkSync('/opt/wayside/bin/wayside', at('usr/bin/wayside'));
   symlinkSync('/opt/wayside/bin/wayside-fleet', at('usr/bin/wayside-fleet'));
   copyFileSync(path.join(REPO, 'packaging/wayside.yaml'), at('etc/wayside/wayside.yaml'));

@@ -123,38 +123,43 @@ export function installExternals(o: { arch: Arch; cacheDir: string; log?: (s: st
   const nodePkg = `node-linux-${o.arch}`;
   const deps: Record<string, string> = {};
   for (const n of EXTERNAL_PACKAGES) deps[n] = lockedVersion(lock, n);
-  deps[nodePkg] = nodeVersion;
   const npmrc = readFileSync(path.join(REPO, '.npmrc'), 'utf8');
-  const key = createHash('sha256').update(JSON.stringify({ LAYOUT, arch: o.arch, deps, npmrc })).update(lockText).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(JSON.stringify({ LAYOUT, arch: o.arch, deps, nodePkg, nodeVersion, npmrc })).update(lockText).digest('hex').slice(0, 16);
   const dir = path.join(o.cacheDir, `${o.arch}-${key}`);
-  const nm = path.join(dir, 'node_modules');
-  const res = {
-    nodeModules: path.join(dir, 'runtime'),
-    nodeBinary: path.join(dir, 'node', 'bin', 'node'),
-    nodeLicense: path.join(dir, 'node', 'LICENSE'),
+  const layout = (d: string): Externals => ({
+    nodeModules: path.join(d, 'runtime'),
+    nodeBinary: path.join(d, 'node', 'bin', 'node'),
+    nodeLicense: path.join(d, 'node', 'LICENSE'),
     nodeVersion,
-  };
+  });
   if (existsSync(path.join(dir, 'done'))) {
     log(`externals ${o.arch}: cached ${dir}`);
-    return res;
+    return layout(dir);
   }
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  // Installed aside and renamed into place, so two builds at once never see half an install.
+  const work = `${dir}.tmp-${process.pid}`;
+  const res = layout(work);
+  const nm = path.join(work, 'node_modules');
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
   // The project's lock pins the versions (also of the transitive packages); npm drops what
-  // this package.json no longer asks for and adds the node runtime package.
-  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'wayside', private: true, dependencies: deps }, null, 2));
-  copyFileSync(path.join(REPO, 'package-lock.json'), path.join(dir, 'package-lock.json'));
-  writeFileSync(path.join(dir, '.npmrc'), npmrc);
-  log(`externals ${o.arch}: npm install ${Object.entries(deps).map(([n, v]) => `${n}@${v}`).join(' ')}`);
+  // this package.json no longer asks for and adds the node runtime package. That one is an
+  // optional dependency: npm applies --os/--cpu only to those (a plain dependency for another
+  // cpu is refused as unsupported on this machine).
+  writeFileSync(path.join(work, 'package.json'), JSON.stringify({ name: 'wayside', private: true, dependencies: deps, optionalDependencies: { [nodePkg]: nodeVersion } }, null, 2));
+  copyFileSync(path.join(REPO, 'package-lock.json'), path.join(work, 'package-lock.json'));
+  writeFileSync(path.join(work, '.npmrc'), npmrc);
+  log(`externals ${o.arch}: npm install ${Object.entries(deps).map(([n, v]) => `${n}@${v}`).join(' ')} ${nodePkg}@${nodeVersion}`);
   execFileSync(
     'npm',
     ['install', '--omit=dev', '--os=linux', `--cpu=${o.arch}`, '--libc=glibc', '--ignore-scripts', '--no-audit', '--no-fund', '--no-save',
       `--cache=${path.join(o.cacheDir, 'npm-cache')}`, '--loglevel=error'],
-    { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, npm_config_prefix: undefined, npm_config_global: undefined } },
+    { cwd: work, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, npm_config_prefix: undefined, npm_config_global: undefined } },
   );
   // The runtime goes to node/, apart from the packages the agent loads.
   const nodeDir = path.join(nm, nodePkg);
-  mkdirSync(path.join(dir, 'node', 'bin'), { recursive: true });
+  if (!existsSync(path.join(nodeDir, 'bin', 'node'))) throw new Error(`npm install for ${o.arch}: ${nodePkg}@${nodeVersion} was not installed (${work})`);
+  mkdirSync(path.join(work, 'node', 'bin'), { recursive: true });
   renameSync(path.join(nodeDir, 'bin', 'node'), res.nodeBinary);
   const lic = readdirSync(nodeDir).find((f) => /^licen[cs]e/i.test(f));
   if (lic) copyFileSync(path.join(nodeDir, lic), res.nodeLicense);
@@ -162,6 +167,15 @@ export function installExternals(o: { arch: Arch; cacheDir: string; log?: (s: st
   rmSync(nodeDir, { recursive: true });
   prune(nm, o.arch, log);
   renameSync(nm, res.nodeModules);
-  writeFileSync(path.join(dir, 'done'), new Date().toISOString() + '\n');
-  return res;
+  writeFileSync(path.join(work, 'done'), new Date().toISOString() + '\n');
+  try {
+    renameSync(work, dir);
+  } catch (err) {
+    // Another build finished the same install first: use that one.
+    if (!existsSync(path.join(dir, 'done'))) throw err;
+    rmSync(work, { recursive: true, force: true });
+  }
+  // Installs for older locks are of no further use.
+  for (const old of readdirSync(o.cacheDir)) if (new RegExp(`^${o.arch}-[0-9a-f]{16}$`).test(old) && old !== path.basename(dir)) rmSync(path.join(o.cacheDir, old), { recursive: true, force: true });
+  return layout(dir);
 }
