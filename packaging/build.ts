@@ -17,6 +17,8 @@ export interface PackageOptions {
   cacheDir?: string;
   epoch?: number;
   deb?: boolean;
+  /** Make the bundle .tar.gz (default true). */
+  tarball?: boolean;
   log?: (line: string) => void;
 }
 
@@ -49,7 +51,7 @@ export async function packageArch(o: PackageOptions): Promise<{ bundle: BundleRe
   if (!VERSION_RE.test(version)) throw new Error(`--version: "${version}" is not a package version (digits first, then letters, digits, . + ~ -)`);
   const outDir = o.outDir ?? DEFAULT_OUT;
   const epoch = o.epoch ?? sourceDateEpoch();
-  const bundle = await buildBundle({ arch: o.arch, version, outDir, cacheDir: o.cacheDir ?? DEFAULT_CACHE, epoch, log: o.log });
+  const bundle = await buildBundle({ arch: o.arch, version, outDir, cacheDir: o.cacheDir ?? DEFAULT_CACHE, epoch, tarball: o.tarball, log: o.log });
   const deb = o.deb === false ? undefined : buildDeb({ arch: o.arch, version, bundleDir: bundle.dir, outDir, epoch, log: o.log });
   return { bundle, deb, installedBytes: treeBytes(bundle.dir) };
 }
@@ -65,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
     const t0 = performance.now();
     const r = await packageArch({ arch, version: values.version, outDir: values.out ? path.resolve(values.out) : undefined, deb: !values['no-deb'], log: (l) => process.stderr.write(`package ${arch}: ${l}\n`) });
     const s = ((performance.now() - t0) / 1000).toFixed(1);
-    process.stdout.write(`${path.relative(process.cwd(), r.bundle.tarball)}  sha256 ${r.bundle.sha256}\n`);
+    if (r.bundle.tarball) process.stdout.write(`${path.relative(process.cwd(), r.bundle.tarball)}  sha256 ${r.bundle.sha256}\n`);
     if (r.deb) process.stdout.write(`${path.relative(process.cwd(), r.deb.file)}  sha256 ${r.deb.sha256}\n`);
     process.stdout.write(`${arch}: /opt/wayside ${(r.installedBytes / 2 ** 20).toFixed(1)} MiB, built in ${s} s (esbuild ${r.bundle.esbuildSeconds.toFixed(1)} s)\n`);
   }

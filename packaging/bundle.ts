@@ -29,14 +29,17 @@ export interface BundleOptions {
   cacheDir: string;
   /** SOURCE_DATE_EPOCH: every mtime in the tarball. */
   epoch: number;
+  /** Make the .tar.gz too (default true; the .deb is made from the staged tree). */
+  tarball?: boolean;
   log?: (line: string) => void;
 }
 
 export interface BundleResult {
   /** The staged bundle root (what becomes /opt/wayside). */
   dir: string;
-  tarball: string;
-  sha256: string;
+  /** The .tar.gz and its sha256, unless `tarball: false`. */
+  tarball?: string;
+  sha256?: string;
   /** Seconds spent in esbuild (the rest is the cached npm install and the tarball). */
   esbuildSeconds: number;
 }
@@ -207,6 +210,7 @@ export async function buildBundle(o: BundleOptions): Promise<BundleResult> {
   copyDocs(path.join(dir, 'docs'));
   normalizeModes(dir);
 
+  if (o.tarball === false) return { dir, esbuildSeconds };
   mkdirSync(o.outDir, { recursive: true });
   const tarball = path.join(o.outDir, `${name}.tar.gz`);
   reproducibleTar(stageParent, 'wayside', tarball, o.epoch);

@@ -5,14 +5,14 @@
 // The first run downloads from the npm registry into .cache/packaging (the project's own
 // set-up step, `npm run package`); later runs use that cache.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeFlags, treeBytes } from '../packaging/bundle.ts';
+import { nodeFlags, REPO, treeBytes } from '../packaging/bundle.ts';
 import { packageArch, sourceDateEpoch } from '../packaging/build.ts';
 import { ELF_MACHINE, nativeFiles, type Arch } from '../packaging/externals.ts';
-import { byPathSegments, freePort, pollHealth, start, testConfig } from './support/packaging/index.ts';
+import { byPathSegments, freePort, LOAD_NATIVES, pollHealth, start, testConfig } from './support/packaging/index.ts';
 
 const out = mkdtempSync(path.join(tmpdir(), 'wayside-pkg-bundle-'));
 const epoch = sourceDateEpoch();
@@ -64,7 +64,7 @@ it('gives the same tarball bytes for the same inputs', async () => {
   const again = await packageArch({ arch: 'x64', version: '0.1.0-test.1', outDir: path.join(out, 'x64-again'), epoch, deb: false });
   expect(again.bundle.sha256).toBe(built.x64!.bundle.sha256);
   // Entries sorted, owners 0, every mtime the epoch.
-  const list = execFileSync('tar', ['--numeric-owner', '--full-time', '-tvzf', again.bundle.tarball], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 }).trim().split('\n');
+  const list = execFileSync('tar', ['--numeric-owner', '--full-time', '-tvzf', again.bundle.tarball!], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 }).trim().split('\n');
   const names = list.map((l) => l.split(/\s+/).slice(5).join(' ').split(' -> ')[0]);
   expect(names).toEqual([...names].sort(byPathSegments));
   expect(list.every((l) => l.split(/\s+/)[1] === '0/0')).toBe(true);
@@ -72,20 +72,27 @@ it('gives the same tarball bytes for the same inputs', async () => {
   expect(list.filter((l) => !l.includes(when))).toEqual([]);
 }, 300_000);
 
-it('runs the agent with the x64 bundle’s own runtime: version, check, a sim pole and /healthz', async () => {
+it('runs the agent with the x64 bundle’s own runtime: native addons load, version, check, a sim pole with a flow, /healthz', async () => {
   const dir = built.x64!.bundle.dir;
   const bin = path.join(dir, 'bin/wayside');
+  // The externals load from lib/node_modules with the bundle's node (native parts included).
+  expect(execFileSync(path.join(dir, 'node/bin/node'), ['-e', LOAD_NATIVES], { cwd: path.join(dir, 'lib'), encoding: 'utf8' }).trim()).toBe('ok');
   expect(execFileSync(bin, ['version'], { encoding: 'utf8' })).toBe('wayside 0.1.0-test.1 node 24.21.0\n');
   // The default config passes `wayside check` as shipped.
   expect(execFileSync(bin, ['check', '--config', path.join(dir, 'share/wayside.yaml')], { encoding: 'utf8' })).toMatch(/ok \(gateway pole-0001/);
   const port = await freePort();
   const cfg = testConfig(path.join(dir, 'share/wayside.yaml'), path.join(out, 'run.yaml'), { stateDir: path.join(out, 'state'), httpPort: port, uplinkPort: await freePort() });
+  // A flow with the wayside nodes: Node-RED (external) loads them from lib/flows/nodes.
+  mkdirSync(path.join(out, 'state/flows'), { recursive: true });
+  copyFileSync(path.join(REPO, 'flows/examples/pm25-alarm.json'), path.join(out, 'state/flows/flows.json'));
   const agent = start(bin, ['run', '--config', cfg]);
   try {
-    const h = await pollHealth(port, (b) => b.outbox?.depth > 0, 30_000, agent.output);
+    const h = await pollHealth(port, (b) => b.outbox?.depth > 0 && b.flows?.state === 'running', 45_000, agent.output);
+    expect(h.flows).toMatchObject({ nodeErrors: 0, unknownTypes: [] });
+    expect(h.flows.nodes).toBeGreaterThan(0);
     expect(h.gateway).toBe('pole-0001');
     expect(h.versions).toMatchObject({ wayside: '0.1.0-test.1', node: '24.21.0' });
   } finally {
     expect(await agent.stop()).toBe(0);
   }
-}, 60_000);
+}, 90_000);

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { packageArch, sourceDateEpoch } from '../packaging/build.ts';
+import { buildDeb } from '../packaging/deb.ts';
 import { freePort, pollHealth, start, testConfig } from './support/packaging/index.ts';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'wayside-pkg-deb-'));
@@ -23,10 +24,15 @@ const root = path.join(tmp, 'root');
 const epoch = sourceDateEpoch();
 let v1 = '';
 let v2 = '';
+let v1Bundle = '';
+let v1Sha = '';
 
 beforeAll(async () => {
-  v1 = (await packageArch({ arch: 'x64', version: '0.1.0', outDir: path.join(tmp, 'v1'), epoch })).deb!.file;
-  v2 = (await packageArch({ arch: 'x64', version: '0.1.1', outDir: path.join(tmp, 'v2'), epoch })).deb!.file;
+  const first = await packageArch({ arch: 'x64', version: '0.1.0', outDir: path.join(tmp, 'v1'), epoch, tarball: false });
+  v1 = first.deb!.file;
+  v1Sha = first.deb!.sha256;
+  v1Bundle = first.bundle.dir;
+  v2 = (await packageArch({ arch: 'x64', version: '0.1.1', outDir: path.join(tmp, 'v2'), epoch, tarball: false })).deb!.file;
 }, 900_000);
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -74,6 +80,12 @@ it('has the right metadata, scripts and contents (dpkg-deb --info/--contents)', 
   expect(lines.filter((l) => l.split(/\s+/)[3] !== day)).toEqual([]);
   expect(statSync(v1).size).toBeGreaterThan(20 * 2 ** 20);
 });
+
+it('gives the same .deb bytes for the same inputs', () => {
+  const again = buildDeb({ arch: 'x64', version: '0.1.0', bundleDir: v1Bundle, outDir: path.join(tmp, 'v1-again'), epoch });
+  expect(again.sha256).toBe(v1Sha);
+  expect(sha(again.file)).toBe(v1Sha);
+}, 300_000);
 
 it('passes lintian with no errors', () => {
   const r = spawnSync('lintian', ['--fail-on', 'error', '--no-tag-display-limit', v1], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
@@ -162,7 +174,9 @@ it('installs into a throw-away root, runs with the sim pole, upgrades keeping ou
   dpkg('--purge', 'wayside');
   expect(existsSync(at('etc/wayside'))).toBe(false);
   expect(existsSync(at('var/lib/wayside'))).toBe(false);
-  expect(readdirSync(at('opt'))).toEqual([]);
+  // dpkg takes /opt itself away when the package was its last user (base-files owns it on a
+  // real system); either way nothing of wayside is left in it.
+  expect(existsSync(at('opt')) ? readdirSync(at('opt')) : []).toEqual([]);
   expect(existsSync(at('usr/bin/wayside'))).toBe(false);
   expect(existsSync(at('lib/systemd/system/wayside.service'))).toBe(false);
   expect(readFileSync(at('etc/passwd'), 'utf8')).not.toMatch(/^wayside:/m);

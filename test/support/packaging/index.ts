@@ -88,3 +88,11 @@ export function byPathSegments(a: string, b: string): number {
   }
   return x.length - y.length;
 }
+
+/** node -e script (run in a bundle's lib/): loads every native addon the agent uses, prints ok. */
+export const LOAD_NATIVES = [
+  "const ort = require('onnxruntime-node'); if (typeof ort.InferenceSession?.create !== 'function') throw new Error('onnxruntime-node');",
+  "const sharp = require('sharp'); if (!sharp.versions?.vips) throw new Error('sharp');",
+  "const { SerialPort } = require('serialport'); require('@serialport/bindings-cpp').autoDetect();",
+  "console.log('ok');",
+].join('\n');
