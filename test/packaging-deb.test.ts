@@ -16,6 +16,7 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { packageArch, sourceDateEpoch } from '../packaging/build.ts';
+import { REPO } from '../packaging/bundle.ts';
 import { buildDeb } from '../packaging/deb.ts';
 import { freePort, pollHealth, start, testConfig } from './support/packaging/index.ts';
 
@@ -72,6 +73,9 @@ it('has the right metadata, scripts and contents (dpkg-deb --info/--contents)', 
     expect(names, f).toContain(f);
   }
   expect(lines.find((l) => l.includes('./usr/bin/wayside ->'))).toMatch(/-> \/opt\/wayside\/bin\/wayside$/);
+  // The unit the package installs starts the launcher the package ships.
+  const unit = readFileSync(path.join(REPO, 'packaging/systemd/wayside.service'), 'utf8');
+  for (const [, exe] of unit.matchAll(/^ExecStart(?:Pre)?=[-@:+!]*(\S+)/gm)) expect(names, exe).toContain(`.${exe}`);
   // The state is made by postinst, never shipped (dpkg would remove it with the package).
   expect(names.filter((n) => n.startsWith('./var/'))).toEqual([]);
   // --root-owner-group, and every mtime the build's epoch.
