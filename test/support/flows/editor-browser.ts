@@ -104,16 +104,19 @@ export async function openDialog(page: Page, id: string): Promise<void> {
 
 /** Types `text` into a picker field and clicks the completion labelled `choice`. */
 export async function pick(page: Page, input: string, text: string, choice: string): Promise<void> {
-  await page.fill(input, '');
-  await page.locator(input).pressSequentially(text, { delay: 30 });
+  // The whole text at once, then one key (keyup opens the completions): typed key by key on a
+  // loaded machine, keystrokes raced the completion list and were lost.
+  await page.fill(input, text);
+  await page.locator(input).press('End');
   const item = page.locator('.red-ui-autoComplete-container .red-ui-autoComplete-completion', { hasText: new RegExp(`^${choice.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) });
   await item.first().click();
 }
 
 /** Replaces a dialog field's text by typing it (key events: Node-RED validates on keyup and change). */
 export async function typeInto(page: Page, input: string, text: string): Promise<void> {
-  await page.fill(input, '');
-  if (text) await page.locator(input).pressSequentially(text, { delay: 20 });
+  // The whole text at once, then one key for the keyup handlers (see pick()).
+  await page.fill(input, text);
+  await page.locator(input).press('End');
   await page.locator(input).dispatchEvent('change');
   await closeCompletions(page);
 }
