@@ -2,8 +2,10 @@
 // A port the running agent holds is not opened (the agent owns it: that is the healthy case).
 import fs from 'node:fs';
 import os from 'node:os';
-import { isWaysideAgent, portHolders, type PortHolder } from '../ports.ts';
+import { isWaysideAgent, portHolders, ptyProviders, type PortHolder } from '../ports.ts';
 import { errorText, type Outcome } from './check.ts';
+
+export { scanProcesses, type ProcScan } from '../ports.ts';
 
 export interface PortFinding extends Outcome {
   /** True when the device(s) on this port must not be opened by doctor (missing, refused, held). */
@@ -18,7 +20,7 @@ export interface PortCheckDeps {
   /** The agent of this config runs (seen in /proc or answering /healthz): its ports are never opened. */
   agentRunning?: boolean;
   holders?: (path: string) => PortHolder[];
-  /** Pids holding the master side of the pty that `path` is (default: providersOf). */
+  /** Pids holding the master side of the pty that `path` is (default: ptyProviders). */
   providers?: (path: string) => number[];
   /** Opens and closes the node (default: fs.openSync read-write, non-blocking, no controlling tty). */
   open?: (path: string) => void;
@@ -49,7 +51,7 @@ export function checkPort(path: string, devices: string[], deps: PortCheckDeps):
   }
   // The process that made a virtual port (socat, a serial-over-network bridge) holds its pty
   // master and usually the slave as well: it is the device's side, not a competitor.
-  const providers = new Set((deps.providers ?? providersOf)(path));
+  const providers = new Set((deps.providers ?? ptyProviders)(path));
   const holders = (deps.holders ?? portHolders)(path).filter((h) => !providers.has(h.pid));
   const ours = holders.find((h) => deps.agentPids.includes(h.pid));
   const others = holders.filter((h) => !deps.agentPids.includes(h.pid));
@@ -98,119 +100,6 @@ export function checkPort(path: string, devices: string[], deps: PortCheckDeps):
   return { status: 'pass', blocked: false, detail: `${path} is present, opens read-write and no other process holds it (${users})` };
 }
 
-/**
- * One pass over /proc for every port of a run: who holds which node, and who holds which pty's
- * master side. Each /proc walk costs as much as there are open files on the machine; doing it
- * once keeps the run's event loop free for the network checks running beside it.
- */
-export interface ProcScan {
-  holders(path: string): PortHolder[];
-  providers(path: string): number[];
-}
-
-export function scanProcesses(): ProcScan {
-  const byTarget = new Map<string, Set<number>>();
-  const masters = new Map<string, Set<number>>(); // pty index -> pids holding its master
-  let pids: string[] = [];
-  try {
-    pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d));
-  } catch {
-    // no /proc: nobody is seen
-  }
-  const add = (m: Map<string, Set<number>>, k: string, pid: number) => {
-    let set = m.get(k);
-    if (!set) m.set(k, (set = new Set()));
-    set.add(pid);
-  };
-  for (const p of pids) {
-    const pid = Number(p);
-    if (pid === process.pid) continue;
-    let fds: string[];
-    try {
-      fds = fs.readdirSync(`/proc/${p}/fd`);
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      let target: string;
-      try {
-        target = fs.readlinkSync(`/proc/${p}/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      if (!target.startsWith('/')) continue; // sockets, pipes, anon inodes
-      add(byTarget, target, pid);
-      if (/^\/dev\/(pts\/)?ptmx$/.test(target)) {
-        try {
-          const index = /^tty-index:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/${p}/fdinfo/${fd}`, 'utf8'))?.[1];
-          if (index !== undefined) add(masters, index, pid);
-        } catch {
-          // ended meanwhile
-        }
-      }
-    }
-  }
-  const real = (path: string) => {
-    try {
-      return fs.realpathSync(path);
-    } catch {
-      return undefined;
-    }
-  };
-  return {
-    holders(path) {
-      const target = real(path);
-      if (!target) return [];
-      return [...(byTarget.get(target) ?? [])].flatMap((pid) => {
-        try {
-          return [{ pid, cmdline: fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ') }];
-        } catch {
-          return []; // ended meanwhile
-        }
-      });
-    },
-    providers(path) {
-      const index = /^\/dev\/pts\/(\d+)$/.exec(real(path) ?? '')?.[1];
-      return index === undefined ? [] : [...(masters.get(index) ?? [])];
-    },
-  };
-}
-
-/** Pids holding the master side of the pty `path` resolves to (/proc/<pid>/fdinfo tty-index), else []. */
-export function providersOf(path: string): number[] {
-  let index: string | undefined;
-  try {
-    index = /^\/dev\/pts\/(\d+)$/.exec(fs.realpathSync(path))?.[1];
-  } catch {
-    return [];
-  }
-  if (index === undefined) return [];
-  const out: number[] = [];
-  let pids: string[] = [];
-  try {
-    pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d));
-  } catch {
-    return [];
-  }
-  for (const p of pids) {
-    let fds: string[];
-    try {
-      fds = fs.readdirSync(`/proc/${p}/fd`);
-    } catch {
-      continue;
-    }
-    const masters = fds.some((fd) => {
-      try {
-        if (!/^\/dev\/(pts\/)?ptmx$/.test(fs.readlinkSync(`/proc/${p}/fd/${fd}`))) return false;
-        return new RegExp(`^tty-index:\\s*${index}$`, 'm').test(fs.readFileSync(`/proc/${p}/fdinfo/${fd}`, 'utf8'));
-      } catch {
-        return false;
-      }
-    });
-    if (masters) out.push(Number(p));
-  }
-  return out;
-}
 
 function holderHint(h: PortHolder, path: string): string {
   const c = h.cmdline;
