@@ -7,11 +7,10 @@
 // audited with the username and the address, never rate-limited.
 import { createRequire } from 'node:module';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createLoginLimit, LOGIN_MAX_FAILURES } from '../runtime/login-limit.ts';
 import type { Log } from '../runtime/types.ts';
 
-export const LOGIN_MAX_FAILURES = 5;
-export const LOGIN_WINDOW_MS = 10 * 60_000;
-const MAX_ADDRESSES = 10_000;
+export { LOGIN_MAX_FAILURES, LOGIN_WINDOW_MS } from '../runtime/login-limit.ts';
 
 type Req = IncomingMessage & { body?: Record<string, unknown>; path?: string };
 type Next = (err?: unknown) => void;
@@ -38,7 +37,7 @@ function nodeRedAuth(): NodeRedAuth {
 /** The guard, for Node-RED's `httpAdminMiddleware` (runs before its own routes and parsers). */
 export function loginGuard(opts: { log: Log; mono: () => number }): Middleware {
   const { log } = opts;
-  const failures = new Map<string, number[]>();
+  const limit = createLoginLimit();
   let auth: NodeRedAuth;
   try {
     auth = nodeRedAuth();
@@ -48,21 +47,6 @@ export function loginGuard(opts: { log: Log; mono: () => number }): Middleware {
     return (_req, _res, next) => next();
   }
 
-  const recent = (ip: string, now: number): number[] => {
-    const list = (failures.get(ip) ?? []).filter((t) => now - t < LOGIN_WINDOW_MS);
-    if (list.length) failures.set(ip, list);
-    else failures.delete(ip);
-    return list;
-  };
-  const fail = (ip: string, now: number) => {
-    if (!failures.has(ip) && failures.size >= MAX_ADDRESSES) {
-      for (const k of failures.keys()) if (recent(k, now).length === 0) failures.delete(k);
-      if (failures.size >= MAX_ADDRESSES) failures.delete(failures.keys().next().value!);
-    }
-    const list = failures.get(ip) ?? [];
-    list.push(now);
-    failures.set(ip, list.slice(-LOGIN_MAX_FAILURES));
-  };
   const send = (res: ServerResponse, status: number, body: object) => {
     res.statusCode = status;
     res.setHeader('content-type', 'application/json; charset=utf-8');
@@ -75,7 +59,7 @@ export function loginGuard(opts: { log: Log; mono: () => number }): Middleware {
     const ip = req.socket.remoteAddress ?? 'unknown';
     const username = typeof body.username === 'string' ? body.username.slice(0, 128) : '';
     const now = opts.mono();
-    if (recent(ip, now).length >= LOGIN_MAX_FAILURES) {
+    if (limit.failures(ip, now) >= LOGIN_MAX_FAILURES) {
       log.warn({ audit: 'auth.login.fail.too-many-attempts', username, ip }, 'editor login refused: too many failed logins from this address');
       return send(res, 429, { error: 'too_many_attempts', error_description: 'Too many failed logins from this address. Wait 10 minutes and try again.' });
     }
@@ -83,12 +67,12 @@ export function loginGuard(opts: { log: Log; mono: () => number }): Middleware {
     const user = username && password ? await auth.users.authenticate(username, password).catch(() => null) : null;
     const scope = typeof body.scope === 'string' && body.scope !== '' ? body.scope : user?.permissions;
     if (user && scope !== undefined && auth.permissions.hasPermission(user.permissions, scope)) {
-      failures.delete(ip);
+      limit.clear(ip);
       return next(); // Node-RED issues the token and audits auth.login
     }
-    fail(ip, now);
+    limit.fail(ip, now);
     const event = user ? 'auth.login.fail.permissions' : 'auth.login.fail.credentials';
-    log.warn({ audit: event, username, ip, failures: recent(ip, now).length }, 'editor login failed');
+    log.warn({ audit: event, username, ip, failures: limit.failures(ip, now) }, 'editor login failed');
     send(res, 403, { error: 'invalid_grant', error_description: 'Invalid resource owner credentials' });
   };
 

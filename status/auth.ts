@@ -8,13 +8,12 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
+import { createLoginLimit, LOGIN_MAX_FAILURES } from '../runtime/login-limit.ts';
 import { STATUS_PATH } from './config.ts';
 
-export const LOGIN_MAX_FAILURES = 5;
-export const LOGIN_WINDOW_MS = 10 * 60_000;
+export { LOGIN_MAX_FAILURES, LOGIN_WINDOW_MS } from '../runtime/login-limit.ts';
 export const COOKIE = 'wayside_status';
 const MAX_SESSIONS = 200;
-const MAX_ADDRESSES = 10_000;
 
 type Compare = (password: string, hash: string) => Promise<boolean>;
 
@@ -63,40 +62,24 @@ export function createAuth(opts: { users: { username: string; password: string }
   const compare = opts.compare ?? loadBcrypt();
   const users = new Map(opts.users.map((u) => [u.username, u.password]));
   const sessions = new Map<string, Session>();
-  const failures = new Map<string, number[]>();
+  const limit = createLoginLimit();
   const ended: ((id: string) => void)[] = [];
 
   const end = (id: string) => {
     if (!sessions.delete(id)) return;
     for (const fn of ended) fn(id);
   };
-  const recent = (ip: string, now: number): number[] => {
-    const list = (failures.get(ip) ?? []).filter((t) => now - t < LOGIN_WINDOW_MS);
-    if (list.length) failures.set(ip, list);
-    else failures.delete(ip);
-    return list;
-  };
-  const fail = (ip: string, now: number) => {
-    if (!failures.has(ip) && failures.size >= MAX_ADDRESSES) {
-      for (const k of failures.keys()) if (recent(k, now).length === 0) failures.delete(k);
-      if (failures.size >= MAX_ADDRESSES) failures.delete(failures.keys().next().value!);
-    }
-    const list = failures.get(ip) ?? [];
-    list.push(now);
-    failures.set(ip, list.slice(-LOGIN_MAX_FAILURES));
-  };
-
   return {
     async login(username, password, ip) {
       const now = opts.mono();
-      if (recent(ip, now).length >= LOGIN_MAX_FAILURES) return { refused: 'too_many_attempts' };
+      if (limit.failures(ip, now) >= LOGIN_MAX_FAILURES) return { refused: 'too_many_attempts' };
       const hash = users.get(username);
       const ok = (await compare(password, hash ?? DUMMY_HASH).catch(() => false)) && hash !== undefined && password.length > 0;
       if (!ok) {
-        fail(ip, now);
+        limit.fail(ip, now);
         return { refused: 'credentials' };
       }
-      failures.delete(ip);
+      limit.clear(ip);
       for (const [id, s] of sessions) if (s.expires <= now) end(id);
       if (sessions.size >= MAX_SESSIONS) end(sessions.keys().next().value!); // the oldest
       const session: Session = { id: randomBytes(32).toString('base64url'), username, csrf: randomBytes(32).toString('base64url'), expires: now + opts.ttlMs };
@@ -119,7 +102,7 @@ export function createAuth(opts: { users: { username: string; password: string }
       const common = `Path=${STATUS_PATH}; HttpOnly; SameSite=Strict`;
       return s ? `${COOKIE}=${s.id}; ${common}; Max-Age=${Math.floor(opts.ttlMs / 1000)}` : `${COOKIE}=; ${common}; Max-Age=0`;
     },
-    failures: (ip) => recent(ip, opts.mono()).length,
+    failures: (ip) => limit.failures(ip, opts.mono()),
     count: () => sessions.size,
     sweep() {
       const now = opts.mono();
