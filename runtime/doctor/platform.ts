@@ -11,6 +11,7 @@ import tls from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { UplinkConfig } from '../config/index.ts';
 import { topicsFor } from '../uplink/protocol.ts';
+import { mqttTlsOptions } from '../uplink/tls-options.ts';
 import { errorText, seconds, type Check, type Outcome } from './check.ts';
 
 const STEP_MS = 3000;
@@ -188,13 +189,9 @@ export function platformChecks(uplink: UplinkConfig, gateway: string, opts: { st
       const servername = cfg?.servername ?? (net.isIP(t.host) ? undefined : t.host);
       let sock: tls.TLSSocket;
       try {
-        sock = tls.connect({
-          host: st.address, port: t.port, servername, rejectUnauthorized: false,
-          ...(cfg?.ca && { ca: readFileSync(cfg.ca) }),
-          ...(cfg?.cert && { cert: readFileSync(cfg.cert) }),
-          ...(cfg?.key && { key: readFileSync(cfg.key) }),
-          ...(cfg?.keyPassphrase && { passphrase: cfg.keyPassphrase }),
-        });
+        // The uplink's own files; verification is done below, by hand, to name what is wrong.
+        const { ca, cert, key, passphrase } = mqttTlsOptions(cfg);
+        sock = tls.connect({ host: st.address, port: t.port, servername, rejectUnauthorized: false, ca, cert, key, passphrase });
       } catch (err) {
         return { status: 'fail', detail: `the TLS files of uplink.tls cannot be used: ${errorText(err)}`, hint: 'check uplink.tls.ca, cert, key (PEM) and keyPassphrase' };
       }
@@ -256,15 +253,7 @@ export function platformChecks(uplink: UplinkConfig, gateway: string, opts: { st
         clean: true, reconnectPeriod: 0, connectTimeout: stepMs, keepalive: 30,
         properties: v === 5 ? { sessionExpiryInterval: 0 } : undefined,
       };
-      const t = uplink.tls;
-      if (t) {
-        if (t.ca) o.ca = readFileSync(t.ca);
-        if (t.cert) o.cert = readFileSync(t.cert);
-        if (t.key) o.key = readFileSync(t.key);
-        if (t.keyPassphrase) o.passphrase = t.keyPassphrase;
-        o.rejectUnauthorized = t.rejectUnauthorized;
-        if (t.servername) o.servername = t.servername;
-      }
+      Object.assign(o, mqttTlsOptions(uplink.tls));
       const c = mqtt.connect(url, o);
       st.client = c;
       return new Promise<Outcome>((resolve) => {

@@ -6,7 +6,6 @@
 // reconnect. We restart from the outbox ack cursor instead, so its resend would double the work
 // and could interleave old batches with new ones. A new client has an empty store; the old one
 // is ended with force, which fails its pending publish callbacks (ignored by generation).
-import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient, type IConnackPacket } from 'mqtt';
 import type { Log, Outbox, StoredRecord } from '../types.ts';
 import type { AgentEventInput } from '../events.ts';
@@ -16,6 +15,7 @@ import { createCommands, DEFAULT_COMMAND_LIMITS, type CommandHandler, type Comma
 import { commandName, topicsFor, type BirthPayload, type OfflinePayload } from './protocol.ts';
 import { createDuplicateEpisode, createTakeoverWatch, type DuplicateState } from './takeover.ts';
 import { createControlLane } from './control.ts';
+import { mqttTlsOptions } from './tls-options.ts';
 
 export type { CommandHandler } from './commands.ts';
 export { CommandError } from './commands.ts';
@@ -227,15 +227,7 @@ export function createUplink(opts: UplinkOptions, deps: UplinkDeps): Uplink {
       properties: protocolVersion === 5 ? { sessionExpiryInterval: 0, maximumPacketSize: limits.maxRequestBytes + PACKET_HEADROOM } : undefined,
       will: { topic: topics.state, payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: true },
     };
-    const t = opts.tls;
-    if (t) {
-      if (t.ca) o.ca = readFileSync(t.ca);
-      if (t.cert) o.cert = readFileSync(t.cert);
-      if (t.key) o.key = readFileSync(t.key);
-      if (t.keyPassphrase) o.passphrase = t.keyPassphrase;
-      o.rejectUnauthorized = t.rejectUnauthorized;
-      if (t.servername) o.servername = t.servername;
-    }
+    Object.assign(o, mqttTlsOptions(opts.tls));
     return o;
   }
 

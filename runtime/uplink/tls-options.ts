@@ -1,0 +1,27 @@
+// The uplink's `tls` config as mqtt.js client options (files read now): one place for the agent's
+// uplink and `wayside doctor`'s MQTT login step, so doctor tests the very options the agent uses.
+import { readFileSync } from 'node:fs';
+import type { IClientOptions } from 'mqtt';
+
+export interface UplinkTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  keyPassphrase?: string;
+  rejectUnauthorized: boolean;
+  servername?: string;
+}
+
+/** mqtt.js hands unknown options (`passphrase`) through to tls.connect. */
+export type TlsClientOptions = Pick<IClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername'> & { passphrase?: string };
+
+export function mqttTlsOptions(t: UplinkTls | undefined): TlsClientOptions {
+  if (!t) return {};
+  const o: TlsClientOptions = { rejectUnauthorized: t.rejectUnauthorized };
+  if (t.ca) o.ca = readFileSync(t.ca);
+  if (t.cert) o.cert = readFileSync(t.cert);
+  if (t.key) o.key = readFileSync(t.key);
+  if (t.keyPassphrase) o.passphrase = t.keyPassphrase;
+  if (t.servername) o.servername = t.servername;
+  return o;
+}
