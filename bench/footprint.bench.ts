@@ -8,9 +8,11 @@
 // and a bare Node 24 process with one timer. start_ms is the time from spawn to READY=1 on a
 // notify socket, as systemd would see it.
 // The agent command: WAYSIDE_AGENT_CMD (e.g. the installed launcher `/opt/wayside/bin/wayside`);
-// by default Node with the V8 flags of packaging/node-flags (when present, else FLAGS below) on
-// dist/main.js (`npm run bench:footprint` builds it first). bundle_mb is the size of
-// WAYSIDE_BUNDLE_DIR (e.g. /opt/wayside) when given. WAYSIDE_BENCH_SECONDS shortens the sampling.
+// `npm run bench:footprint` builds the x64 package (`packaging/build.ts --no-deb`) and points it at
+// that bundle's launcher, as installed under /opt/wayside. Without it: Node with the V8 flags of
+// packaging/node-flags (when present, else FLAGS below) on dist/main.js (`npm run build`).
+// bundle_mb is the size of WAYSIDE_BUNDLE_DIR (e.g. /opt/wayside) when given.
+// WAYSIDE_BENCH_SECONDS shortens the sampling.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
