@@ -2,20 +2,12 @@
 // uplink and `wayside doctor`'s MQTT login step, so doctor tests the very options the agent uses.
 import { readFileSync } from 'node:fs';
 import type { IClientOptions } from 'mqtt';
-
-export interface UplinkTls {
-  ca?: string;
-  cert?: string;
-  key?: string;
-  keyPassphrase?: string;
-  rejectUnauthorized: boolean;
-  servername?: string;
-}
+import type { TlsConfig } from '../config/index.ts';
 
 /** mqtt.js hands unknown options (`passphrase`) through to tls.connect. */
 export type TlsClientOptions = Pick<IClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername'> & { passphrase?: string };
 
-export function mqttTlsOptions(t: UplinkTls | undefined): TlsClientOptions {
+export function mqttTlsOptions(t: TlsConfig | undefined): TlsClientOptions {
   if (!t) return {};
   const o: TlsClientOptions = { rejectUnauthorized: t.rejectUnauthorized };
   if (t.ca) o.ca = readFileSync(t.ca);

@@ -14,7 +14,8 @@ export interface TestPki {
   clientKey: string;
 }
 
-function openssl(args: string[], cwd: string): void {
+/** Runs the openssl CLI in `cwd`; a failure throws with openssl's own words. */
+export function openssl(args: string[], cwd: string): void {
   try {
     execFileSync('openssl', args, { cwd, stdio: 'pipe' });
   } catch (err) {

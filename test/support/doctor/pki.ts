@@ -2,19 +2,9 @@
 // (test/helpers/certs.ts). `openssl x509 -req` takes only `-days` from now (never negative) in
 // OpenSSL 3.0, so certificates are issued with `openssl ca -startdate/-enddate`, which takes any
 // dates: an expired one is really expired, as a broker would present it.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TestPki } from '../../helpers/certs.ts';
-
-function openssl(args: string[], cwd: string): void {
-  try {
-    execFileSync('openssl', args, { cwd, stdio: 'pipe' });
-  } catch (err) {
-    const e = err as { stderr?: Buffer; message: string };
-    throw new Error(`openssl ${args[0]} failed: ${e.stderr?.toString() || e.message}`);
-  }
-}
+import { openssl, type TestPki } from '../../helpers/certs.ts';
 
 /** `YYYYMMDDHHMMSSZ` for openssl ca. */
 const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
