@@ -1,26 +1,19 @@
 // The `wayside` command as an operator meets it, spawned as a real process (bin/wayside):
 // help and version exit 0, mistakes on the command line or in the file get one line (and the
 // usage) with exit 2, never a stack trace.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runWayside } from './helpers/agent-process.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const VERSION = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
 const STACK = /^\s+at /m;
 
-function wayside(args: string[], timeout = 30_000): Promise<{ code: number | null; out: string; err: string; ms: number }> {
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    execFile(path.join(root, 'bin/wayside'), args, { timeout, killSignal: 'SIGKILL' }, (error, out, err) => {
-      const code = error ? ((error as { code?: unknown }).code as number | null) ?? null : 0;
-      resolve({ code: typeof code === 'number' ? code : null, out, err, ms: Date.now() - t0 });
-    });
-  });
-}
+const wayside = runWayside;
 
 function configFile(text: string, mode = 0o600): string {
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'wayside-cli-')), 'wayside.yaml');

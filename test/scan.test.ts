@@ -5,7 +5,6 @@
 // `wayside check` accept; the DL/T 645 scan does the same with the meter simulator; a port the
 // running agent (a real `wayside run`) holds is refused, naming its pid, unless --force; `scan
 // serial` reads this machine's sysfs.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,28 +15,19 @@ import { checkSharedPorts } from '../drivers/index.ts';
 import { scanCli } from '../drivers/scan-cli.ts';
 import { readConfig } from '../runtime/config/index.ts';
 import { portHolders } from '../runtime/ports.ts';
-import { spawnAgent } from './helpers/agent-process.ts';
+import { runWayside, spawnAgent } from './helpers/agent-process.ts';
 import { socatAvailable, startPtyPair } from './helpers/socat.ts';
 import { waitFor } from './helpers/wait.ts';
 import { createMeterSimulator } from './support/dlt645/simulator.ts';
 import { createImage, readImage, type RegisterImage } from './support/modbus/sim.ts';
 import { startMultidrop } from './support/rs485/multidrop.ts';
 
-const root = path.resolve(import.meta.dirname, '..');
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
 });
 
-function wayside(args: string[], timeout = 30_000): Promise<{ code: number | null; out: string; err: string; ms: number }> {
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    execFile(path.join(root, 'bin/wayside'), args, { timeout, killSignal: 'SIGKILL' }, (error, out, err) => {
-      const code = error ? ((error as { code?: unknown }).code as number | null) ?? null : 0;
-      resolve({ code: typeof code === 'number' ? code : null, out, err, ms: Date.now() - t0 });
-    });
-  });
-}
+const wayside = runWayside;
 
 const HEAD = 'version: 1\ngateway: { id: pole-1, stateDir: ./state }\nhttp: { port: 0 }\nuplink: { enabled: false }\n';
 

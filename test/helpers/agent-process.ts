@@ -1,9 +1,21 @@
-// Runs the real agent as a child process (bin/wayside run), for crash and restart tests.
-import { spawn, type ChildProcess } from 'node:child_process';
+// Runs the real agent as a child process (bin/wayside run), for crash and restart tests, and
+// one-shot CLI commands (bin/wayside <args>) for the CLI's own tests.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '../..');
+
+/** Runs `bin/wayside <args>` to its end (SIGKILL past `timeout`): exit code, stdout, stderr, duration. */
+export function runWayside(args: string[], timeout = 30_000): Promise<{ code: number | null; out: string; err: string; ms: number }> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    execFile(path.join(root, 'bin/wayside'), args, { timeout, killSignal: 'SIGKILL' }, (error, out, err) => {
+      const code = error ? ((error as { code?: unknown }).code as number | null) ?? null : 0;
+      resolve({ code: typeof code === 'number' ? code : null, out, err, ms: Date.now() - t0 });
+    });
+  });
+}
 
 export interface AgentProcess {
   proc: ChildProcess;
