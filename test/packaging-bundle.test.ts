@@ -12,7 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeFlags, REPO, treeBytes } from '../packaging/bundle.ts';
 import { packageArch, sourceDateEpoch } from '../packaging/build.ts';
 import { ELF_MACHINE, nativeFiles, type Arch } from '../packaging/externals.ts';
-import { byPathSegments, freePort, LOAD_NATIVES, pollHealth, start, testConfig } from './support/packaging/index.ts';
+import { byPathSegments, freePort, LOAD_NATIVES, pollHealth, start, testConfig, runAsBatchWork } from './support/packaging/index.ts';
+
+runAsBatchWork();
 
 const out = mkdtempSync(path.join(tmpdir(), 'wayside-pkg-bundle-'));
 const epoch = sourceDateEpoch();

@@ -18,7 +18,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { packageArch, sourceDateEpoch } from '../packaging/build.ts';
 import { REPO } from '../packaging/bundle.ts';
 import { buildDeb } from '../packaging/deb.ts';
-import { freePort, pollHealth, start, testConfig } from './support/packaging/index.ts';
+import { freePort, pollHealth, start, testConfig, runAsBatchWork } from './support/packaging/index.ts';
+
+runAsBatchWork();
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'wayside-pkg-deb-'));
 const root = path.join(tmp, 'root');

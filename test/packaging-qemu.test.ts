@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { packageArch, sourceDateEpoch } from '../packaging/build.ts';
-import { freePort, LOAD_NATIVES, pollHealth, start, testConfig } from './support/packaging/index.ts';
+import { freePort, LOAD_NATIVES, pollHealth, start, testConfig, runAsBatchWork } from './support/packaging/index.ts';
+
+runAsBatchWork();
 
 const qemu = spawnSync('sh', ['-c', 'command -v qemu-aarch64-static'], { encoding: 'utf8' }).stdout.trim();
 const loader = '/lib/ld-linux-aarch64.so.1';

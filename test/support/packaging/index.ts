@@ -3,7 +3,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { setPriority } from 'node:os';
 import { parseDocument } from 'yaml';
+
+/**
+ * Packaging is batch work (esbuild, npm installs, gzip, dpkg-deb, lintian): the test file's
+ * process and every child it starts run at nice 10, so the suite's timing-sensitive tests beside
+ * it (a Modbus bus's poll slots, the event loop of an agent under test) get the CPU first. A
+ * niceness is inherited by children and vitest runs each test file in a process of its own.
+ */
+export function runAsBatchWork(): void {
+  setPriority(10);
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
